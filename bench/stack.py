@@ -1,0 +1,172 @@
+"""Start and stop the project as the README does, for benchmarks and end-to-end tests.
+
+    with Stack(tmpdir) as stack:          # migrate, then `manage.py runserver`
+        stack.post("/users/register", {...})
+
+Each stack gets its own SQLite file (through DATABASE_URL) and a free port; stopping
+it sends SIGINT to runserver's process group, as Ctrl-C in a terminal does.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = str(ROOT / "manage.py")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def default_int():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Stack:
+    def __init__(self, workdir, *, env=None, reload=True, database_url=None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.reload = reload
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url or f"sqlite:///{self.workdir / 'db.sqlite3'}",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.process = None
+        self.log_path = self.workdir / "runserver.log"
+        self.session = requests.Session()
+
+    # Processes ---------------------------------------------------------------
+
+    def manage(self, *args, check=True, **kwargs):
+        return subprocess.run(
+            [sys.executable, MANAGE, *args],
+            cwd=ROOT,
+            env=self.env,
+            check=check,
+            capture_output=True,
+            text=True,
+            **kwargs,
+        )
+
+    def spawn(self, *args, log_name):
+        """A long-running ``manage.py`` command in its own process group."""
+        return subprocess.Popen(
+            [sys.executable, MANAGE, *args],
+            cwd=ROOT,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=default_int,
+            stdout=open(self.workdir / log_name, "ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def start(self, timeout=30):
+        self.manage("migrate", "--noinput", "-v0")
+        args = ["runserver", f"127.0.0.1:{self.port}"]
+        if not self.reload:
+            args.append("--noreload")
+        self.process = self.spawn(*args, log_name="runserver.log")
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"runserver exited:\n{self.log()}")
+            try:
+                self.session.get(self.base + "/users/-/status", timeout=1)
+                if self.cluster_processes() or not self.expects_workers():
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"runserver did not answer in {timeout}s:\n{self.log()}")
+
+    def expects_workers(self):
+        return self.env.get("WORKFLOW_EMBEDDED_WORKERS", "1") not in ("0", "false")
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def server_processes(self):
+        if not self.process:
+            return []
+        try:
+            root = psutil.Process(self.process.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cluster_processes(self):
+        """The embedded cluster (its own session) and its children."""
+        found = []
+        server_pids = {p.pid for p in self.server_processes()}
+        for proc in psutil.process_iter(["cmdline", "ppid"]):
+            cmd = proc.info["cmdline"] or []
+            if "qcluster" in cmd and proc.info["ppid"] in server_pids:
+                try:
+                    found += [proc, *proc.children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    pass
+        return found
+
+    def all_processes(self):
+        procs = self.server_processes() + self.cluster_processes()
+        return list({p.pid: p for p in procs}.values())
+
+    def memory(self):
+        """(RSS sum, PSS sum) in MB over runserver and its workers."""
+        rss = pss = 0
+        for proc in self.all_processes():
+            try:
+                info = proc.memory_full_info()
+            except psutil.Error:
+                continue
+            rss += info.rss
+            pss += info.pss
+        return rss / 2**20, pss / 2**20
+
+    def interrupt(self, timeout=15):
+        """Ctrl-C: SIGINT to runserver's process group; returns seconds until all exited."""
+        procs = self.all_processes()
+        started = time.monotonic()
+        os.killpg(self.process.pid, signal.SIGINT)
+        gone, alive = psutil.wait_procs(procs, timeout=timeout)
+        elapsed = time.monotonic() - started
+        for proc in alive:
+            proc.kill()
+        self.process = None
+        return elapsed, alive
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.interrupt()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # HTTP --------------------------------------------------------------------
+
+    def post(self, path, json=None, **kwargs):
+        return self.session.post(self.base + path, json=json, timeout=30, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.session.get(self.base + path, timeout=30, **kwargs)

@@ -1,0 +1,178 @@
+"""Settings for the example project.
+
+The embedded default needs nothing but Python: SQLite (in WAL mode), django-q2's ORM
+broker and an in-process channel layer. Environment variables move the same code to
+other parts without code changes:
+
+    DATABASE_URL       any URL dj-database-url reads (default: sqlite:///db.sqlite3)
+    DJANGO_DEBUG       "0" turns DEBUG off (default on, for development)
+    DJANGO_SECRET_KEY  the secret key (a development key is used when unset)
+    ALLOWED_HOSTS      comma-separated
+    WORKFLOW_WORKERS   django-q2 worker processes (default: number of cores)
+    WORKFLOW_THREADS   handler threads per worker process (default 32)
+    WORKFLOW_EMBEDDED_WORKERS  "0" stops runserver from starting the workers
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_flag(name, default):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = env_flag("DJANGO_DEBUG", True)
+SECRET_KEY = os.environ.get(
+    "DJANGO_SECRET_KEY", "django-insecure-development-key-change-me-in-production"
+)
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if h.strip()
+]
+
+INSTALLED_APPS = [
+    # workflow comes first: its runserver (daphne's, plus the embedded workers) and its
+    # qcluster (django-q2's, plus the ticker) take precedence over the ones they extend.
+    "workflow",
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_q",
+    "channels",
+    "users",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers and one writer work at once across the web server and the
+    # workers; IMMEDIATE takes the write lock at BEGIN, so a transaction never fails
+    # on a lock upgrade, and busy waits queue writers instead of failing them.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = [
+    "config.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # API steps are public endpoints, as in Motia; a step narrows this itself.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# django-q2 reads Q_CLUSTER when it is imported, so it is plain data here. The delivery
+# table is the source of truth; a django-q2 job only wakes a worker for one delivery,
+# so successful jobs are not stored and the broker's own retry is only a safety net.
+Q_CLUSTER = {
+    "name": "workflow",
+    "orm": "default",
+    "workers": int(os.environ.get("WORKFLOW_WORKERS", 0)) or os.cpu_count() or 2,
+    "timeout": 30,
+    "retry": 60,
+    "poll": 0.05,
+    "bulk": 5,
+    "queue_limit": 16,
+    "save_limit": -1,
+    "ack_failures": True,
+    "max_attempts": 1,
+    "recycle": 1_000_000,
+    "scheduler": False,
+    "catch_up": False,
+    "log_level": "WARNING",
+    "label": "Task queue",
+}
+
+WORKFLOW = {
+    "EMBEDDED_WORKERS": env_flag("WORKFLOW_EMBEDDED_WORKERS", True),
+    "THREADS": int(os.environ.get("WORKFLOW_THREADS", 32)),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "step": {"format": "%(asctime)s %(levelname)-7s %(message)s", "datefmt": "%H:%M:%S"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "step_console": {"class": "logging.StreamHandler", "formatter": "step"},
+    },
+    "loggers": {
+        "workflow.steps": {"handlers": ["step_console"], "level": "INFO", "propagate": False},
+        "workflow": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}

@@ -1,0 +1,21 @@
+from users import services
+from users.serializers import NewUserSerializer
+from workflow.steps import EventStep
+
+config = EventStep(
+    name="SetupUserAccount",
+    description="Setup user account with default settings and preferences",
+    flows=["user-registration"],
+    subscribes=["user.registered"],
+    emits=["account.setup.completed"],
+    input=NewUserSerializer,
+)
+
+
+def handler(input, ctx):
+    user_id = input["userId"]
+    ctx.logger.info("Setting up user account", userId=user_id)
+    completed = services.setup_account(ctx.state, user_id, input["name"], input["email"])
+    ctx.logger.info("User account setup completed", userId=user_id)
+    ctx.emit("account.setup.completed", completed)
+    ctx.logger.info("Account setup workflow completed", userId=user_id)

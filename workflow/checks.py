@@ -1,0 +1,102 @@
+"""Django system checks over the step graph (``manage.py check``).
+
+workflow.E001  duplicate step name
+workflow.E002  handler missing or with the wrong signature
+workflow.E003  step module that cannot be loaded, or has no config
+workflow.E004  two API steps on the same method and path
+workflow.W001  a step subscribes to a topic no step emits
+workflow.W002  a step emits a topic no step subscribes to
+workflow.W003  a flow name used by one step only
+"""
+
+import re
+from collections import defaultdict
+
+from django.core import checks
+
+from .registry import WILDCARD, registry
+
+
+@checks.register("workflow")
+def check_steps(app_configs=None, **kwargs):
+    messages = [checks.Error(p.msg, hint=p.hint, obj=p.file, id=p.id) for p in registry.problems]
+    messages += check_topics(registry)
+    messages += check_paths(registry)
+    messages += check_flows(registry)
+    return messages
+
+
+def check_topics(reg):
+    emitted, subscribed = defaultdict(list), defaultdict(list)
+    for step in reg:
+        for emit in (*step.config.emits, *step.config.virtual_emits):
+            emitted[emit.topic].append(step)
+        for topic in (*step.config.subscribe_topics, *step.config.virtual_subscribes):
+            subscribed[topic].append(step)
+    messages = []
+    for topic, steps in sorted(subscribed.items()):
+        if topic != WILDCARD and topic not in emitted:
+            for step in steps:
+                messages.append(
+                    checks.Warning(
+                        f"{step.name} subscribes to {topic!r}, which no step emits",
+                        hint=f"check the topic's spelling in {step.file}, or add a "
+                        f"step that emits {topic!r}",
+                        obj=step.file,
+                        id="workflow.W001",
+                    )
+                )
+    if WILDCARD in subscribed:
+        return messages
+    for topic, steps in sorted(emitted.items()):
+        if topic not in subscribed:
+            for step in steps:
+                messages.append(
+                    checks.Warning(
+                        f"{step.name} emits {topic!r}, which no step subscribes to",
+                        hint=f"add a step with subscribes=[{topic!r}], or check the "
+                        f"topic's spelling in {step.file}",
+                        obj=step.file,
+                        id="workflow.W002",
+                    )
+                )
+    return messages
+
+
+def check_paths(reg):
+    seen = {}
+    messages = []
+    for step in reg.of_type("api"):
+        shape = re.sub(r":[^/]+", ":", step.config.path.rstrip("/") or "/")
+        key = (step.config.method, shape)
+        if key in seen:
+            other = seen[key]
+            messages.append(
+                checks.Error(
+                    f"{step.name} ({step.file}) and {other.name} ({other.file}) both "
+                    f"answer {step.config.method} {step.config.path}",
+                    hint="give one of them another path or method",
+                    obj=step.file,
+                    id="workflow.E004",
+                )
+            )
+        else:
+            seen[key] = step
+    return messages
+
+
+def check_flows(reg):
+    members = defaultdict(list)
+    for step in reg:
+        for flow in step.config.flows:
+            members[flow].append(step)
+    return [
+        checks.Warning(
+            f"flow {flow!r} has only one step, {steps[0].name}",
+            hint="check the flow name's spelling; steps of one flow share the name",
+            obj=steps[0].file,
+            id="workflow.W003",
+        )
+        for flow, steps in sorted(members.items())
+        if len(steps) == 1
+    ]

@@ -1,0 +1,97 @@
+"""The WORKFLOW settings, read lazily in one place (like DRF's ``api_settings``).
+
+    from workflow.conf import workflow_settings
+    workflow_settings.MAX_BODY_SIZE
+
+Nothing reads Django settings at import time; a ``setting_changed`` signal (as sent by
+``override_settings``) drops the cache.
+"""
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS = {
+    # runserver starts a django-q2 cluster beside the web server.
+    "EMBEDDED_WORKERS": True,
+    # Handler threads in each django-q2 worker process: handlers that wait on I/O are
+    # not limited to one per core.
+    "THREADS": 32,
+    # How long a wake-up job waits for a free handler thread before handing the
+    # delivery back to the sweeper (keeps a busy worker from hoarding work).
+    "SLOT_WAIT": 1.0,
+    # On shutdown, seconds running handlers get to finish before their deliveries are
+    # handed back for another worker.
+    "SHUTDOWN_GRACE": 2.5,
+    # The ticker (cron and sweeper) runs this often, in seconds.
+    "TICK_INTERVAL": 0.25,
+    # A pending delivery whose wake-up job was sent this long ago without a run is
+    # presumed lost and sent again.
+    "REENQUEUE_AFTER": 60,
+    # API steps: request bodies larger than this get 413.
+    "MAX_BODY_SIZE": 1024 * 1024,
+    # Log field names containing one of these (case-insensitive) are redacted.
+    "REDACT_KEYS": (
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "authorization",
+        "cookie",
+        "credit_card",
+    ),
+    # Step logs are stored in the database (for the workbench) as well as sent to
+    # Python logging (logger "workflow.steps").
+    "PERSIST_LOGS": True,
+    # Per-step queue policy defaults; a step overrides them in
+    # infrastructure={"queue": {...}}.
+    "QUEUE": {
+        "type": "standard",
+        "max_retries": 3,
+        "visibility_timeout": 60,
+        "delay_seconds": 0,
+        "backoff": {"initial": 1.0, "factor": 2.0, "max": 300.0, "jitter": True},
+    },
+    # Apps whose steps are not loaded (e.g. a disabled example), by app label.
+    "EXCLUDE_APPS": (),
+}
+
+
+class WorkflowSettings:
+    def __init__(self, defaults=None):
+        self.defaults = defaults or DEFAULTS
+        self._cached = set()
+
+    @property
+    def user_settings(self):
+        if not hasattr(self, "_user_settings"):
+            self._user_settings = getattr(settings, "WORKFLOW", {})
+        return self._user_settings
+
+    def __getattr__(self, attr):
+        if attr not in self.defaults:
+            raise AttributeError(f"Invalid WORKFLOW setting: {attr!r}")
+        value = self.user_settings.get(attr, self.defaults[attr])
+        if attr == "QUEUE":
+            value = {**self.defaults["QUEUE"], **value}
+        self._cached.add(attr)
+        setattr(self, attr, value)
+        return value
+
+    def reload(self):
+        for attr in self._cached:
+            delattr(self, attr)
+        self._cached.clear()
+        if hasattr(self, "_user_settings"):
+            delattr(self, "_user_settings")
+
+
+workflow_settings = WorkflowSettings(DEFAULTS)
+
+
+@receiver(setting_changed)
+def reload_workflow_settings(*, setting, **kwargs):
+    if setting == "WORKFLOW":
+        workflow_settings.reload()

@@ -1,0 +1,118 @@
+"""The step logger: structured lines, redacted, persisted, and announced to observers.
+
+    ctx.logger.info("Sending welcome email", user_id=user_id)
+    ctx.logger.info("Registering new user", {"name": name, "email": email})
+
+Each line goes to Python logging (logger ``workflow.steps``) at once and is stored as
+a ``LogEntry``. A line written inside a database transaction is stored after it ends,
+whether it commits or not: the logs of a failed attempt are kept.
+"""
+
+import json
+import logging
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+
+from . import signals
+from .conf import workflow_settings
+from .models import LogEntry
+
+python_logger = logging.getLogger("workflow.steps")
+REDACTED = "[redacted]"
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def redact(value, keys=None):
+    """``value`` with every field whose name contains a configured key replaced."""
+    keys = keys if keys is not None else [k.lower() for k in workflow_settings.REDACT_KEYS]
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if any(s in str(k).lower() for s in keys) else redact(v, keys)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v, keys) for v in value]
+    return value
+
+
+class _Encoder(DjangoJSONEncoder):
+    def default(self, o):
+        try:
+            return super().default(o)
+        except TypeError:
+            return repr(o)
+
+
+def jsonable(fields):
+    return json.loads(json.dumps(fields, cls=_Encoder))
+
+
+class StepLogger:
+    def __init__(self, step_name, trace_id, run=None):
+        self.step_name = step_name
+        self.trace_id = trace_id
+        self.run = run
+        self._pending = []
+
+    def debug(self, message, fields=None, **kwargs):
+        self._log("debug", message, fields, kwargs)
+
+    def info(self, message, fields=None, **kwargs):
+        self._log("info", message, fields, kwargs)
+
+    def warn(self, message, fields=None, **kwargs):
+        self._log("warn", message, fields, kwargs)
+
+    warning = warn
+
+    def error(self, message, fields=None, **kwargs):
+        self._log("error", message, fields, kwargs)
+
+    def _log(self, level, message, fields, kwargs):
+        data = redact(jsonable({**(fields or {}), **kwargs}))
+        message = str(message)
+        if python_logger.isEnabledFor(LEVELS[level]):
+            shown = " ".join(f"{k}={v}" for k, v in data.items())
+            python_logger.log(
+                LEVELS[level],
+                "[%s] %s %s (trace %s)",
+                self.step_name,
+                message,
+                shown,
+                self.trace_id[:8],
+            )
+        if not workflow_settings.PERSIST_LOGS:
+            return
+        self._pending.append(
+            LogEntry(
+                level=level,
+                message=message,
+                step_name=self.step_name,
+                trace_id=self.trace_id,
+                fields=data,
+                run=self.run,
+            )
+        )
+        if not connection.in_atomic_block:
+            self.flush()
+
+    def flush(self):
+        """Store the lines held back while a transaction was open."""
+        if not self._pending or connection.in_atomic_block:
+            return
+        pending, self._pending = self._pending, []
+        for entry in pending:
+            entry.run = entry.run or self.run
+        try:
+            LogEntry.objects.bulk_create(pending)
+        except Exception:
+            python_logger.exception("Could not store %d step log lines", len(pending))
+            return
+        for entry in pending:
+            signals.send(signals.log_written, sender=LogEntry, entry=entry)

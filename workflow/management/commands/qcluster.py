@@ -1,0 +1,83 @@
+"""``manage.py qcluster``: django-q2's cluster, plus the workflow ticker.
+
+Run it on as many hosts as you need. It stops on SIGTERM or SIGINT: running
+handlers get ``SHUTDOWN_GRACE`` seconds, then their deliveries are handed back; if
+the cluster has not stopped a moment after that, its processes are killed (their
+deliveries run again once their visibility timeout passes).
+"""
+
+import os
+import signal
+import threading
+import time
+
+import psutil
+from django.conf import settings
+from django_q.management.commands.qcluster import Command as QClusterCommand
+
+from workflow.conf import workflow_settings
+from workflow.memory import return_large_blocks
+from workflow.ticker import Ticker
+
+PARENT_ENV = "WORKFLOW_PARENT_PID"
+
+
+class Command(QClusterCommand):
+    help = "Starts the django-q2 cluster and the workflow ticker (cron, sweeper)."
+
+    def handle(self, *args, **options):
+        return_large_blocks()
+        settings.SECRET_KEY  # noqa: B018  (django-q2 signs jobs with it)
+        if options.get("cluster_name"):
+            os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
+        from django_q.cluster import Cluster  # reads Q_CLUSTER_NAME on import
+
+        self.cluster = Cluster()
+        self.stopping = threading.Event()
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        self.cluster.start()
+        if options.get("run_once"):
+            self.cluster.stop()
+            return
+        ticker = Ticker().start()
+        self.watch_parent()
+        while not self.stopping.is_set() and self.cluster.sentinel.is_alive():
+            self.stopping.wait(0.2)
+        ticker.stop()
+        self.stop_cluster()
+
+    def request_stop(self, signum, frame):
+        self.stopping.set()
+
+    def stop_cluster(self):
+        deadline = workflow_settings.SHUTDOWN_GRACE + 1.5
+        children = psutil.Process().children(recursive=True)
+        killer = threading.Timer(deadline, self.kill, args=(children,))
+        killer.daemon = True
+        killer.start()
+        self.cluster.stop()
+        killer.cancel()
+
+    def kill(self, processes):
+        for process in processes:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+        self.stderr.write("Cluster did not stop in time; its processes were killed.")
+        os._exit(1)
+
+    def watch_parent(self):
+        """Stop when the process that started us (runserver) is gone."""
+        expected = os.environ.get(PARENT_ENV)
+        if not expected:
+            return
+
+        def watch():
+            while not self.stopping.is_set():
+                if str(os.getppid()) != expected:
+                    self.stopping.set()
+                time.sleep(0.5)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -1,0 +1,148 @@
+"""What the runtime records: events, deliveries, runs, state and step logs.
+
+The delivery table is the source of truth for background work: a django-q2 job only
+wakes a worker for one delivery; claims, retries and due times live here.
+"""
+
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+def new_trace_id():
+    return uuid.uuid4().hex
+
+
+class Event(models.Model):
+    """One emit: a topic and its data, within a trace."""
+
+    topic = models.CharField(max_length=200)
+    data = models.JSONField(encoder=DjangoJSONEncoder)
+    trace_id = models.CharField(max_length=32, db_index=True)
+    emitted_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["topic", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.topic} #{self.pk}"
+
+
+class Delivery(models.Model):
+    """An event on its way to one subscriber (or one slot of a cron step)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        DEAD = "dead"
+
+    event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    step_name = models.CharField(max_length=200)
+    trace_id = models.CharField(max_length=32, db_index=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    cron_slot = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["step_name", "status"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["step_name", "cron_slot"],
+                condition=Q(cron_slot__isnull=False),
+                name="workflow_delivery_one_per_cron_slot",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.step_name} #{self.pk} ({self.status})"
+
+
+class Run(models.Model):
+    """One execution of a step: an API call, or one attempt at a delivery."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        INTERRUPTED = "interrupted"
+
+    step_name = models.CharField(max_length=200)
+    trace_id = models.CharField(max_length=32, db_index=True)
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.CASCADE, related_name="runs"
+    )
+    attempt = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["step_name", "-started_at"])]
+
+    def __str__(self):
+        return f"{self.step_name} run #{self.pk} ({self.status})"
+
+
+class StateEntry(models.Model):
+    """One value in the shared state: (group, key) -> JSON."""
+
+    group = models.CharField(max_length=200)
+    key = models.CharField(max_length=500)
+    value = models.JSONField(encoder=DjangoJSONEncoder, null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["group", "key"]
+        verbose_name_plural = "state entries"
+        constraints = [
+            models.UniqueConstraint(fields=["group", "key"], name="workflow_state_group_key")
+        ]
+
+    def __str__(self):
+        return f"{self.group}/{self.key}"
+
+
+class LogEntry(models.Model):
+    """A structured line from a step's logger."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    level = models.CharField(max_length=8)
+    message = models.TextField()
+    step_name = models.CharField(max_length=200, db_index=True)
+    trace_id = models.CharField(max_length=32, db_index=True)
+    fields = models.JSONField(encoder=DjangoJSONEncoder, default=dict)
+    run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="logs"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "log entries"
+
+    def __str__(self):
+        return f"[{self.step_name}] {self.message}"

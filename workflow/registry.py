@@ -1,0 +1,178 @@
+"""Discovery of ``<app>/steps/*_step.py`` modules and the registry of steps.
+
+Like ``admin.autodiscover()``, the ``workflow`` app imports every installed app's step
+modules when Django starts. A module that cannot be loaded, or a config that cannot
+work, does not stop Django: it is kept as a problem that ``manage.py check`` reports
+with an id, the file and the fix (and runserver refuses to start until it is fixed).
+"""
+
+import inspect
+import traceback
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
+
+from .conf import workflow_settings
+from .steps import Step
+
+WILDCARD = "*"
+
+
+@dataclass
+class RegisteredStep:
+    """A step's config with its handler and the file that declared it."""
+
+    config: Step
+    handler: object
+    module: str
+    file: str
+
+    @property
+    def name(self):
+        return self.config.name
+
+    @property
+    def type(self):
+        return self.config.type
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A fault found while loading steps; ``checks.py`` turns it into a check message."""
+
+    id: str
+    msg: str
+    hint: str
+    file: str
+
+
+def relative_file(path):
+    try:
+        return str(Path(path).resolve().relative_to(Path(settings.BASE_DIR).resolve()))
+    except (ValueError, AttributeError):
+        return str(path)
+
+
+def handler_problem(config, handler, file):
+    """The reason ``handler`` cannot serve ``config``, or None."""
+    expected = f"def handler({', '.join(config.handler_params)})"
+    if config.type == "noop":
+        return None
+    if handler is None:
+        return f"{file} declares a {config.type} step but no handler; add `{expected}:`"
+    if not callable(handler):
+        return f"{file}: handler is not a function; write `{expected}:`"
+    if inspect.iscoroutinefunction(handler):
+        return f"{file}: handler is async; handlers are plain functions: `{expected}:`"
+    try:
+        inspect.signature(handler).bind(*config.handler_params)
+    except TypeError:
+        got = f"handler{inspect.signature(handler)}"
+        return f"{file}: {got} cannot be called as {expected[4:]}; write `{expected}:`"
+    return None
+
+
+class Registry:
+    def __init__(self):
+        self.steps = {}
+        self.problems = []
+        self._subscribers = None
+
+    # Loading -----------------------------------------------------------------
+
+    def autodiscover(self):
+        excluded = set(workflow_settings.EXCLUDE_APPS)
+        for app_config in apps.get_app_configs():
+            if app_config.label in excluded:
+                continue
+            steps_dir = Path(app_config.path) / "steps"
+            if not steps_dir.is_dir():
+                continue
+            for path in sorted(steps_dir.rglob("*_step.py")):
+                dotted = ".".join(path.relative_to(steps_dir).with_suffix("").parts)
+                self.load_module(f"{app_config.name}.steps.{dotted}", path)
+
+    def load_module(self, module_name, path=None):
+        file = relative_file(path or module_name)
+        try:
+            module = import_module(module_name)
+        except Exception as exc:
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            self.problems.append(
+                Problem(
+                    "workflow.E003",
+                    f"{file} could not be loaded: {type(exc).__name__}: {exc}",
+                    f"fix line {where.lineno} of {relative_file(where.filename)}",
+                    file,
+                )
+            )
+            return None
+        file = relative_file(getattr(module, "__file__", file))
+        config = getattr(module, "config", None)
+        if not isinstance(config, Step):
+            self.problems.append(
+                Problem(
+                    "workflow.E003",
+                    f"{file} has no step config",
+                    "declare `config = EventStep(...)` (or ApiStep, CronStep, NoopStep)",
+                    file,
+                )
+            )
+            return None
+        return self.add(config, getattr(module, "handler", None), module_name, file)
+
+    def add(self, config, handler, module="", file=""):
+        problem = handler_problem(config, handler, file or config.name)
+        if problem:
+            self.problems.append(
+                Problem("workflow.E002", problem, "handlers are plain functions", file)
+            )
+            return None
+        if config.name in self.steps:
+            first = self.steps[config.name].file
+            self.problems.append(
+                Problem(
+                    "workflow.E001",
+                    f"step name {config.name!r} in {file} is already used by {first}",
+                    "step names are unique; rename one of them",
+                    file,
+                )
+            )
+            return None
+        step = RegisteredStep(config, handler, module, file)
+        self.steps[config.name] = step
+        self._subscribers = None
+        return step
+
+    # Queries -----------------------------------------------------------------
+
+    def get(self, name):
+        return self.steps.get(name)
+
+    def __iter__(self):
+        return iter(self.steps.values())
+
+    def of_type(self, step_type):
+        return [step for step in self if step.type == step_type]
+
+    def subscribers(self, topic):
+        """The steps a ``topic`` is delivered to, wildcard subscribers included."""
+        if self._subscribers is None:
+            index = {}
+            for step in self:
+                for subscribed in step.config.subscribe_topics:
+                    index.setdefault(subscribed, []).append(step)
+            self._subscribers = index
+        exact = self._subscribers.get(topic, [])
+        wildcard = self._subscribers.get(WILDCARD, [])
+        return exact + [step for step in wildcard if step not in exact]
+
+    def flows(self):
+        names = {flow for step in self for flow in step.config.flows}
+        return sorted(names)
+
+
+registry = Registry()

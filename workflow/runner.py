@@ -1,0 +1,89 @@
+"""Run one delivery: claim it, validate its input, build the context, call the
+handler, and record the outcome.
+
+An attempt is all or nothing: the handler runs outside any transaction with its
+state writes and emits held in its context; they are written in the transaction
+that marks the delivery succeeded, or dropped if it fails. Its log lines are kept.
+"""
+
+import logging
+import traceback
+
+from django.db import close_old_connections
+
+from . import deliveries, signals
+from .context import Context
+from .logs import StepLogger
+from .models import Run
+from .registry import registry
+
+logger = logging.getLogger("workflow")
+
+
+class InvalidInput(Exception):
+    """An event's data does not match the subscriber's ``input`` serializer."""
+
+
+def handler_args(step, delivery):
+    """The arguments before ``ctx``: the validated input, or nothing for a cron step."""
+    if step.type == "cron":
+        return ()
+    data = delivery.event.data if delivery.event_id else {}
+    schema = step.config.input
+    if schema is None:
+        return (data,)
+    serializer = schema(data=data) if isinstance(schema, type) else schema.__class__(data=data)
+    if not serializer.is_valid():
+        raise InvalidInput(
+            f"{step.name} input did not match its input schema: {dict(serializer.errors)}"
+        )
+    return (dict(serializer.validated_data),)
+
+
+def run_delivery(delivery_id, worker="", on_claim=None):
+    """Run one attempt at ``delivery_id`` if it is due; returns the run status or None.
+
+    ``on_claim(delivery, run)`` is called once the delivery is held, so the caller can
+    hand it back if it must stop before the attempt ends.
+    """
+    close_old_connections()
+    try:
+        claimed = deliveries.claim(delivery_id, worker)
+        if claimed is None:
+            return None
+        delivery, run = claimed
+        if on_claim:
+            on_claim(delivery, run)
+        signals.send(signals.run_started, sender=Run, run=run)
+        status = _attempt(delivery, run)
+        run.status = status
+        signals.send(signals.run_finished, sender=Run, run=run)
+        return status
+    finally:
+        close_old_connections()
+
+
+def _attempt(delivery, run):
+    step = registry.get(delivery.step_name)
+    log = StepLogger(delivery.step_name, delivery.trace_id, run=run)
+    try:
+        if step is None:
+            raise LookupError(f"no step named {delivery.step_name!r} is registered")
+        ctx = Context(step, delivery.trace_id, held=True, logger=log)
+        step.handler(*handler_args(step, delivery), ctx)
+        deliveries.complete(delivery, run, ctx.commit)
+        return Run.Status.SUCCEEDED
+    except deliveries.ClaimLost as exc:
+        log.warn("Attempt discarded", reason=str(exc))
+        return Run.Status.INTERRUPTED
+    except InvalidInput as exc:
+        log.error("Invalid input", error=str(exc))
+        deliveries.fail(delivery, run, str(exc), retry=False)
+        return Run.Status.FAILED
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        outcome = deliveries.fail(delivery, run, error, traceback.format_exc())
+        log.error("Handler failed", error=error, attempt=delivery.attempts, next=outcome)
+        return Run.Status.FAILED
+    finally:
+        log.flush()

@@ -1,0 +1,155 @@
+"""DRF dispatch of API steps.
+
+Each path gets one DRF view serving the methods its steps declare (others: 405). A
+request is checked for size (413), its body parsed (400 on bad JSON) and validated
+by the step's ``body_schema`` (400 naming each field), its query by ``query_params``;
+then the handler runs inside a transaction, so its state writes, emits and model
+writes commit together or not at all. Events it emits are sent to the workers only
+after that commit, and its log lines are stored either way.
+"""
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponseBase
+from django.utils import timezone
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import signals
+from .conf import workflow_settings
+from .context import Context
+from .models import Run, new_trace_id
+
+logger = logging.getLogger("workflow")
+TRACE_HEADER = "X-Trace-Id"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+@dataclass
+class ApiRequest:
+    """What an API step's handler gets as ``request`` (Motia's ``req``)."""
+
+    path_params: dict
+    query_params: dict
+    body: Any
+    headers: dict
+    method: str
+    user: Any = None
+    raw: Any = field(default=None, repr=False)
+
+
+def validated(schema, data):
+    serializer = schema(data=data) if isinstance(schema, type) else schema.__class__(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def plain_query(query_dict):
+    return {k: v[0] if len(v) == 1 else v for k, v in query_dict.lists()}
+
+
+class StepView(APIView):
+    """Serves the API steps declared on one path, by method."""
+
+    steps = {}  # method -> RegisteredStep, set by as_view()
+
+    def check_body_size(self, request):
+        limit = workflow_settings.MAX_BODY_SIZE
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if (declared.isdigit() and int(declared) > limit) or len(request.body) > limit:
+            raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
+
+    def serve(self, request, **path_params):
+        step = self.steps[request.method]
+        self.check_body_size(request)
+        config = step.config
+        body = request.data if request.body else None
+        if config.body_schema is not None:
+            body = validated(config.body_schema, body if body is not None else {})
+        query = plain_query(request.query_params)
+        if config.query_params is not None:
+            query = validated(config.query_params, query)
+        api_request = ApiRequest(
+            path_params=path_params,
+            query_params=query,
+            body=body,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            method=request.method,
+            user=getattr(request, "user", None),
+            raw=request,
+        )
+        return run_api_step(step, api_request)
+
+
+def run_api_step(step, api_request):
+    """Call the handler in a transaction; record the run; turn the result into a response."""
+    trace_id = new_trace_id()
+    ctx = Context(step, trace_id, held=False)
+    run = Run(step_name=step.name, trace_id=trace_id, started_at=timezone.now())
+    try:
+        with transaction.atomic():
+            result = step.handler(api_request, ctx)
+            response = to_response(step, result)
+        run.status = Run.Status.SUCCEEDED if response.status_code < 500 else Run.Status.FAILED
+    except Exception as exc:
+        run.status = Run.Status.FAILED
+        run.error = f"{type(exc).__name__}: {exc}"
+        run.traceback = traceback.format_exc()
+        logger.exception("API step %s failed (trace %s)", step.name, trace_id)
+        response = Response(
+            {"error": "Internal Server Error", "traceId": trace_id},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    run.finished_at = timezone.now()
+    run.save()
+    ctx.logger.run = run
+    ctx.logger.flush()
+    signals.send(signals.run_finished, sender=Run, run=run)
+    response[TRACE_HEADER] = trace_id
+    return response
+
+
+def to_response(step, result):
+    if isinstance(result, HttpResponseBase):
+        return result
+    if not isinstance(result, dict) or not isinstance(result.get("status"), int):
+        raise TypeError(
+            f"API step {step.name!r} ({step.file}) must return "
+            f"{{'status': <int>, 'body': ...}}, not {result!r}"
+        )
+    body = result.get("body")
+    if settings.DEBUG:
+        warn_if_off_schema(step, result["status"], body)
+    return Response(body, status=result["status"], headers=result.get("headers"))
+
+
+def warn_if_off_schema(step, status_code, body):
+    schema = step.config.response_schema.get(status_code)
+    if schema is None:
+        return
+    serializer = schema(data=body) if isinstance(schema, type) else schema.__class__(data=body)
+    if not serializer.is_valid():
+        logger.warning(
+            "API step %s answered %s with a body that does not match its response_schema: %s",
+            step.name,
+            status_code,
+            dict(serializer.errors),
+        )
+
+
+def view_for(steps_by_method):
+    """A view serving ``steps_by_method`` (e.g. ``{"GET": step}``); others get 405."""
+    methods = {method.lower(): StepView.serve for method in steps_by_method}
+    view_class = type("StepView", (StepView,), methods)
+    return view_class.as_view(steps=steps_by_method)
