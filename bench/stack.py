@@ -10,6 +10,7 @@ it sends SIGINT to runserver's process group, as Ctrl-C in a terminal does.
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -109,20 +110,32 @@ class Stack:
         try:
             root = psutil.Process(self.process.pid)
             return [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             return []
 
+    def cluster_mains(self):
+        """The main process of each cluster runserver started (in a session of its own)."""
+        runservers = set()
+        for proc in self.server_processes():
+            try:
+                if "runserver" in proc.cmdline():
+                    runservers.add(proc.pid)
+            except psutil.Error:
+                pass
+        return [
+            proc
+            for proc in psutil.process_iter(["cmdline", "ppid"])
+            if "qcluster" in (proc.info["cmdline"] or []) and proc.info["ppid"] in runservers
+        ]
+
     def cluster_processes(self):
-        """The embedded cluster (its own session) and its children."""
+        """The embedded cluster and its children."""
         found = []
-        server_pids = {p.pid for p in self.server_processes()}
-        for proc in psutil.process_iter(["cmdline", "ppid"]):
-            cmd = proc.info["cmdline"] or []
-            if "qcluster" in cmd and proc.info["ppid"] in server_pids:
-                try:
-                    found += [proc, *proc.children(recursive=True)]
-                except psutil.NoSuchProcess:
-                    pass
+        for main in self.cluster_mains():
+            try:
+                found += [main, *main.children(recursive=True)]
+            except psutil.Error:
+                pass
         return found
 
     def all_processes(self):
@@ -162,6 +175,15 @@ class Stack:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def query(self, sql, params=()):
+        """Rows from the stack's SQLite database, read beside the running server."""
+        path = self.env["DATABASE_URL"].removeprefix("sqlite:///")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
 
     # HTTP --------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from django_q.tasks import async_task
 from . import signals
 from .jsonutil import json_copy
 from .models import Delivery, Event, new_trace_id
+from .policy import QueuePolicy
 from .registry import registry
 
 logger = logging.getLogger("workflow")
@@ -34,27 +35,29 @@ def emit(topic, data, *, trace_id=None, emitted_by="", delay=None):
         raise ValueError(f"emit needs a topic name, not {topic!r}")
     data = json_copy(data, f"data emitted on {topic!r}")
     now = timezone.now()
-    due_at = now + timedelta(seconds=delay) if delay else now
     trace_id = trace_id or new_trace_id()
     with transaction.atomic():
         event = Event.objects.create(
             topic=topic, data=data, trace_id=trace_id, emitted_by=emitted_by, created_at=now
         )
         deliveries = Delivery.objects.bulk_create(
-            [
-                Delivery(
-                    event=event,
-                    step_name=step.name,
-                    trace_id=trace_id,
-                    due_at=due_at,
-                    enqueued_at=None if delay else now,
-                    created_at=now,
-                )
-                for step in registry.subscribers(topic)
-            ]
+            [delivery_for(step, event, now, delay) for step in registry.subscribers(topic)]
         )
         transaction.on_commit(partial(_committed, event, deliveries), robust=True)
     return event
+
+
+def delivery_for(step, event, now, delay):
+    """A delivery of ``event`` to ``step``, due after the emit's or the step's delay."""
+    wait = max(delay or 0, QueuePolicy.for_step(step).delay_seconds)
+    return Delivery(
+        event=event,
+        step_name=step.name,
+        trace_id=event.trace_id,
+        due_at=now + timedelta(seconds=wait),
+        enqueued_at=None if wait else now,
+        created_at=now,
+    )
 
 
 def _committed(event, deliveries):

@@ -33,23 +33,25 @@ def claimable(now):
 def claim(delivery_id, worker=""):
     """Take ``delivery_id`` for one attempt; returns ``(delivery, run)`` or None."""
     now = timezone.now()
-    delivery = Delivery.objects.filter(claimable(now), pk=delivery_id).first()
+    delivery = (
+        Delivery.objects.select_related("event").filter(claimable(now), pk=delivery_id).first()
+    )
     if delivery is None:
         return None
     policy = QueuePolicy.for_step(registry.get(delivery.step_name))
-    token = uuid.uuid4()
+    held = {
+        "status": Status.RUNNING,
+        "attempts": delivery.attempts + 1,
+        "claim_token": uuid.uuid4(),
+        "claimed_until": now + timedelta(seconds=policy.visibility_timeout),
+    }
     with transaction.atomic():
         taken = Delivery.objects.filter(
             pk=delivery.pk,
             status=delivery.status,
             attempts=delivery.attempts,
             claim_token=delivery.claim_token,
-        ).update(
-            status=Status.RUNNING,
-            attempts=F("attempts") + 1,
-            claim_token=token,
-            claimed_until=now + timedelta(seconds=policy.visibility_timeout),
-        )
+        ).update(**held)
         if not taken:
             return None
         if delivery.status == Status.RUNNING:
@@ -58,7 +60,8 @@ def claim(delivery_id, worker=""):
                 finished_at=now,
                 error="Presumed dead: the visibility timeout passed",
             )
-        delivery.refresh_from_db()
+        for name, value in held.items():
+            setattr(delivery, name, value)
         run = Run.objects.create(
             step_name=delivery.step_name,
             trace_id=delivery.trace_id,
@@ -94,7 +97,11 @@ def complete(delivery, run, write):
 
 
 def fail(delivery, run, error, traceback_text="", retry=True):
-    """Record a failed attempt: retry after the backoff, or dead after the last one."""
+    """Record a failed attempt: retry after the backoff, or dead after the last one.
+
+    Returns the delivery's new status, or None if the attempt no longer held it (it
+    was handed back or taken over): then neither the delivery nor the run changes.
+    """
     now = timezone.now()
     policy = QueuePolicy.for_step(registry.get(delivery.step_name))
     if retry and delivery.attempts <= policy.max_retries:
@@ -103,10 +110,12 @@ def fail(delivery, run, error, traceback_text="", retry=True):
     else:
         outcome = {"status": Status.DEAD, "finished_at": now}
     with transaction.atomic():
-        _owned(delivery).update(
+        held = _owned(delivery).update(
             **outcome, claim_token=None, claimed_until=None, last_error=error[:10000]
         )
-        Run.objects.filter(pk=run.pk).update(
+        if not held:
+            return None
+        Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
             status=Run.Status.FAILED,
             finished_at=now,
             error=error[:10000],

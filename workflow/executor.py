@@ -57,7 +57,11 @@ class HandlerPool:
     def _run(self, delivery_id):
         me = threading.get_ident()
         try:
-            run_delivery(delivery_id, self.worker, on_claim=lambda d, r: self._hold(me, d, r))
+            run_delivery(
+                delivery_id,
+                f"{self.worker}/{threading.current_thread().name}",
+                on_claim=lambda d, r: self._hold(me, d, r),
+            )
         except Exception:
             logger.exception("Delivery %s could not be run", delivery_id)
         finally:

@@ -56,6 +56,15 @@ def relative_file(path):
         return str(path)
 
 
+def error_location(exc):
+    """The file and line an import failed at (not a frame of the import machinery)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return exc.filename, exc.lineno
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if not f.filename.startswith("<frozen")] or frames
+    return ours[-1].filename, ours[-1].lineno
+
+
 def handler_problem(config, handler, file):
     """The reason ``handler`` cannot serve ``config``, or None."""
     expected = f"def handler({', '.join(config.handler_params)})"
@@ -100,12 +109,12 @@ class Registry:
         try:
             module = import_module(module_name)
         except Exception as exc:
-            where = traceback.extract_tb(exc.__traceback__)[-1]
+            filename, lineno = error_location(exc)
             self.problems.append(
                 Problem(
                     "workflow.E003",
                     f"{file} could not be loaded: {type(exc).__name__}: {exc}",
-                    f"fix line {where.lineno} of {relative_file(where.filename)}",
+                    f"fix line {lineno} of {relative_file(filename)}",
                     file,
                 )
             )

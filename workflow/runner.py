@@ -63,6 +63,14 @@ def run_delivery(delivery_id, worker="", on_claim=None):
         close_old_connections()
 
 
+def _failed(outcome, log):
+    """The run status for a failure ``deliveries.fail`` recorded (None: it held nothing)."""
+    if outcome is None:
+        log.warn("Attempt discarded", reason="the delivery was handed back or taken over")
+        return Run.Status.INTERRUPTED
+    return Run.Status.FAILED
+
+
 def _attempt(delivery, run):
     step = registry.get(delivery.step_name)
     log = StepLogger(delivery.step_name, delivery.trace_id, run=run)
@@ -78,12 +86,15 @@ def _attempt(delivery, run):
         return Run.Status.INTERRUPTED
     except InvalidInput as exc:
         log.error("Invalid input", error=str(exc))
-        deliveries.fail(delivery, run, str(exc), retry=False)
-        return Run.Status.FAILED
+        return _failed(deliveries.fail(delivery, run, str(exc), retry=False), log)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         outcome = deliveries.fail(delivery, run, error, traceback.format_exc())
-        log.error("Handler failed", error=error, attempt=delivery.attempts, next=outcome)
-        return Run.Status.FAILED
+        if outcome:
+            logger.warning(
+                "%s failed (trace %s)", step.name if step else "?", delivery.trace_id, exc_info=True
+            )
+            log.error("Handler failed", error=error, attempt=delivery.attempts, next=outcome)
+        return _failed(outcome, log)
     finally:
         log.flush()

@@ -1,0 +1,193 @@
+"""Emit: one event, one delivery per subscriber, and wake-up jobs only after commit."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from workflow import bus, signals
+from workflow.models import Delivery, Event
+from workflow.steps import EventStep
+
+
+def handler(input, ctx):
+    pass
+
+
+def subscribe(steps, name, *topics):
+    steps.add(EventStep(name=name, subscribes=list(topics)), handler)
+
+
+def woken_ids():
+    """The delivery ids the stored django-q2 jobs carry."""
+    jobs = list(OrmQ.objects.all())
+    assert all(job.func() == bus.WAKE for job in jobs)
+    return sorted(job.args()[0] for job in jobs)
+
+
+@pytest.fixture
+def emitted():
+    """The (event, deliveries) announced by ``event_emitted``, in order."""
+    calls = []
+
+    def receiver(sender, event, deliveries, **kwargs):
+        calls.append((event, deliveries))
+
+    signals.event_emitted.connect(receiver)
+    try:
+        yield calls
+    finally:
+        signals.event_emitted.disconnect(receiver)
+
+
+@pytest.mark.django_db
+def test_emit_records_one_event_and_a_delivery_per_subscriber(steps):
+    """emit() records the event and one delivery for each exact and '*' subscriber."""
+    subscribe(steps, "Exact", "user.registered")
+    subscribe(steps, "Everything", "*")
+    subscribe(steps, "Elsewhere", "order.placed")
+    before = timezone.now()
+    event = bus.emit("user.registered", {"id": 1}, trace_id="t" * 32, emitted_by="Api")
+    assert Event.objects.count() == 1
+    event.refresh_from_db()
+    assert (event.topic, event.data, event.trace_id, event.emitted_by) == (
+        "user.registered",
+        {"id": 1},
+        "t" * 32,
+        "Api",
+    )
+    rows = Delivery.objects.filter(event=event)
+    assert sorted(rows.values_list("step_name", flat=True)) == ["Everything", "Exact"]
+    for delivery in rows:
+        assert delivery.trace_id == "t" * 32
+        assert delivery.status == Delivery.Status.PENDING
+        assert delivery.attempts == 0
+        assert before <= delivery.due_at <= timezone.now()
+        assert delivery.enqueued_at is not None
+
+
+@pytest.mark.django_db
+def test_emit_without_trace_id_starts_a_new_trace(steps):
+    """emit() without a trace id gives the event and its deliveries a fresh shared one."""
+    subscribe(steps, "A", "t")
+    first = bus.emit("t", {})
+    second = bus.emit("t", {})
+    assert len(first.trace_id) == 32
+    assert first.trace_id != second.trace_id
+    assert Delivery.objects.get(event=first).trace_id == first.trace_id
+
+
+@pytest.mark.django_db
+def test_emit_to_a_topic_without_subscribers_records_no_delivery(steps):
+    """An event nobody subscribes to is recorded, with no delivery."""
+    subscribe(steps, "A", "other")
+    bus.emit("nobody.listens", {"x": 1})
+    assert Event.objects.filter(topic="nobody.listens").count() == 1
+    assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_emit_rejects_non_json_data(steps):
+    """Data that is not JSON raises TypeError and records nothing."""
+    subscribe(steps, "A", "t")
+    with pytest.raises(TypeError, match="'t'"):
+        bus.emit("t", {"when": object()})
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+def test_emit_with_delay_is_due_later_and_left_to_the_sweeper(
+    steps, django_capture_on_commit_callbacks
+):
+    """emit(delay=...) makes deliveries due that much later, with no wake-up job yet."""
+    subscribe(steps, "A", "t")
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        bus.emit("t", {}, delay=30)
+    delivery = Delivery.objects.get()
+    assert delivery.due_at >= before + timedelta(seconds=30)
+    assert delivery.due_at <= timezone.now() + timedelta(seconds=30)
+    assert delivery.enqueued_at is None
+    assert not OrmQ.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_emit_in_a_rolled_back_transaction_leaves_nothing(steps, emitted):
+    """An emit whose transaction rolls back leaves no event, delivery, job or signal."""
+    subscribe(steps, "A", "t")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        bus.emit("t", {"n": 1})
+        assert Delivery.objects.count() == 1
+        raise RuntimeError("roll back")
+    assert not Event.objects.exists()
+    assert not Delivery.objects.exists()
+    assert not OrmQ.objects.exists()
+    assert emitted == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_committed_emit_sends_one_job_per_delivery_only_after_commit(steps):
+    """Each delivery gets one wake-up job, sent when the outer transaction commits."""
+    subscribe(steps, "A", "t")
+    subscribe(steps, "B", "t")
+    with transaction.atomic():
+        event = bus.emit("t", {"n": 1})
+        assert not OrmQ.objects.exists()
+    ids = sorted(Delivery.objects.filter(event=event).values_list("pk", flat=True))
+    assert len(ids) == 2
+    assert woken_ids() == ids
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_emitted_is_sent_after_commit_only(steps, emitted):
+    """event_emitted is sent once the transaction commits, with the event and its deliveries."""
+    subscribe(steps, "A", "t")
+    with transaction.atomic():
+        event = bus.emit("t", {"n": 1})
+        assert emitted == []
+    assert len(emitted) == 1
+    sent_event, sent_deliveries = emitted[0]
+    assert sent_event.pk == event.pk
+    assert [d.pk for d in sent_deliveries] == [Delivery.objects.get().pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_failure_leaves_deliveries_to_the_sweeper(steps, emitted, monkeypatch):
+    """If the broker refuses the job, the emit still commits and deliveries await the sweeper."""
+    subscribe(steps, "A", "t")
+    subscribe(steps, "B", "t")
+
+    def broken_async_task(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(bus, "async_task", broken_async_task)
+    with transaction.atomic():
+        event = bus.emit("t", {"n": 1})
+    assert Event.objects.filter(pk=event.pk).exists()
+    rows = Delivery.objects.filter(event=event)
+    assert rows.count() == 2
+    assert all(d.enqueued_at is None for d in rows)
+    assert not OrmQ.objects.exists()
+    assert len(emitted) == 1  # observers still hear of the event
+
+
+@pytest.mark.django_db
+def test_step_delay_seconds_delays_only_that_steps_delivery(steps):
+    """A subscriber's queue delay_seconds makes its delivery due later; others are due now."""
+    steps.add(
+        EventStep(
+            name="Later",
+            subscribes=["t"],
+            infrastructure={"queue": {"delay_seconds": 30}},
+        ),
+        handler,
+    )
+    subscribe(steps, "Now", "t")
+    before = timezone.now()
+    bus.emit("t", {})
+    later = Delivery.objects.get(step_name="Later")
+    now = Delivery.objects.get(step_name="Now")
+    assert later.due_at >= before + timedelta(seconds=30) and later.enqueued_at is None
+    assert now.due_at <= timezone.now() and now.enqueued_at is not None

@@ -1,0 +1,149 @@
+"""System checks over the step graph (workflow.E001-E004, W001-W003)."""
+
+from io import StringIO
+
+from django.core import checks
+from django.core.management import call_command
+
+from workflow.checks import check_flows, check_paths, check_steps, check_topics
+from workflow.steps import ApiStep, EventStep, NoopStep
+
+
+def event_handler(input, ctx):
+    return None
+
+
+def api_handler(request, ctx):
+    return {"status": 200, "body": {}}
+
+
+def ids(messages):
+    return [m.id for m in messages]
+
+
+# Topics ----------------------------------------------------------------------------------
+
+
+def test_w001_subscribing_to_a_topic_nobody_emits(steps):
+    """A subscription to a topic no step emits is W001, with the step's file."""
+    steps.add(EventStep(name="Listener", subscribes=["user.registred"]), event_handler, "", "l.py")
+    [message] = check_topics(steps)
+    assert isinstance(message, checks.Warning)
+    assert message.id == "workflow.W001"
+    assert "Listener subscribes to 'user.registred', which no step emits" in message.msg
+    assert message.obj == "l.py"
+
+
+def test_no_w001_when_the_topic_is_emitted(steps):
+    """A subscription to an emitted topic is not reported."""
+    steps.add(ApiStep(name="Api", method="POST", path="/a", emits=["t"]), api_handler)
+    steps.add(EventStep(name="Listener", subscribes=["t"]), event_handler)
+    assert check_topics(steps) == []
+
+
+def test_virtual_emits_satisfy_subscriptions(steps):
+    """A noop step's virtual_emits count as an emitter for W001."""
+    steps.add(NoopStep(name="External", virtual_emits=["t"]), None)
+    steps.add(EventStep(name="Listener", subscribes=["t"]), event_handler)
+    assert check_topics(steps) == []
+
+
+def test_w002_emitting_a_topic_nobody_subscribes_to(steps):
+    """An emit with no subscriber is W002, naming the step and topic."""
+    steps.add(ApiStep(name="Api", method="POST", path="/a", emits=["t"]), api_handler, "", "a.py")
+    [message] = check_topics(steps)
+    assert isinstance(message, checks.Warning)
+    assert message.id == "workflow.W002"
+    assert "Api emits 't', which no step subscribes to" in message.msg
+    assert "subscribes=['t']" in message.hint
+
+
+def test_no_w002_when_a_wildcard_subscriber_exists(steps):
+    """A '*' subscriber receives every topic, so no emit is reported as unheard."""
+    steps.add(ApiStep(name="Api", method="POST", path="/a", emits=["t", "u"]), api_handler)
+    steps.add(EventStep(name="Audit", subscribes=["*"]), event_handler)
+    assert check_topics(steps) == []
+
+
+def test_w003_flow_with_a_single_step(steps):
+    """A flow name used by one step only is W003."""
+    steps.add(EventStep(name="A", subscribes=["t"], flows=["onboarding"]), event_handler)
+    steps.add(EventStep(name="B", subscribes=["t"], flows=["onbaording"]), event_handler)
+    steps.add(EventStep(name="C", subscribes=["t"], flows=["onboarding"]), event_handler)
+    [message] = check_flows(steps)
+    assert message.id == "workflow.W003"
+    assert "flow 'onbaording' has only one step, B" in message.msg
+
+
+# Paths -----------------------------------------------------------------------------------
+
+
+def test_e004_two_api_steps_on_the_same_method_and_path_shape(steps):
+    """'/a/:x' and '/a/:y' on the same method collide: E004 naming both steps."""
+    steps.add(ApiStep(name="One", method="GET", path="/a/:x"), api_handler, "", "one.py")
+    steps.add(ApiStep(name="Two", method="GET", path="/a/:y"), api_handler, "", "two.py")
+    [message] = check_paths(steps)
+    assert isinstance(message, checks.Error)
+    assert message.id == "workflow.E004"
+    assert "Two (two.py) and One (one.py) both answer GET /a/:y" in message.msg
+
+
+def test_e004_ignores_a_trailing_slash(steps):
+    """'/a/:x/' and '/a/:y' are the same path for E004."""
+    steps.add(ApiStep(name="One", method="GET", path="/a/:x/"), api_handler)
+    steps.add(ApiStep(name="Two", method="GET", path="/a/:y"), api_handler)
+    assert ids(check_paths(steps)) == ["workflow.E004"]
+
+
+def test_no_e004_for_different_methods_or_shapes(steps):
+    """Same path on different methods, or different paths, do not collide."""
+    steps.add(ApiStep(name="Get", method="GET", path="/a/:x"), api_handler)
+    steps.add(ApiStep(name="Post", method="POST", path="/a/:y"), api_handler)
+    steps.add(ApiStep(name="Fixed", method="GET", path="/a/b/c"), api_handler)
+    steps.add(ApiStep(name="Other", method="GET", path="/b/:x"), api_handler)
+    assert check_paths(steps) == []
+
+
+# All together ----------------------------------------------------------------------------
+
+
+def test_registry_problems_become_errors_with_their_ids(steps):
+    """E001 and E002 kept by the registry are reported by check_steps as Errors."""
+
+    def bad_handler(input):
+        pass
+
+    steps.add(EventStep(name="Twin", subscribes=["*"]), event_handler, "", "one_step.py")
+    steps.add(EventStep(name="Twin", subscribes=["*"]), event_handler, "", "two_step.py")
+    steps.add(EventStep(name="Bad", subscribes=["*"]), bad_handler, "", "bad_step.py")
+    messages = check_steps()
+    assert ids(messages) == ["workflow.E001", "workflow.E002"]
+    assert all(isinstance(m, checks.Error) for m in messages)
+    assert [m.obj for m in messages] == ["two_step.py", "bad_step.py"]
+    assert "already used by one_step.py" in messages[0].msg
+    assert messages[0].hint == "step names are unique; rename one of them"
+
+
+def test_check_steps_combines_topic_path_and_flow_checks(steps):
+    """check_steps reports the topic, path and flow findings of the global registry."""
+    steps.add(ApiStep(name="One", method="GET", path="/a/:x", emits=["t"]), api_handler)
+    steps.add(ApiStep(name="Two", method="GET", path="/a/:y", flows=["f"]), api_handler)
+    assert sorted(ids(check_steps())) == ["workflow.E004", "workflow.W002", "workflow.W003"]
+
+
+def test_empty_registry_has_no_findings(steps):
+    """No steps, no messages."""
+    assert check_steps() == []
+
+
+def test_manage_py_check_on_the_project_reports_only_the_unheard_account_setup():
+    """`check` on the real project: one W002 for 'account.setup.completed', no errors."""
+    messages = check_steps()
+    assert ids(messages) == ["workflow.W002"]
+    assert "SetupUserAccount emits 'account.setup.completed'" in messages[0].msg
+    stdout, stderr = StringIO(), StringIO()
+    call_command("check", stdout=stdout, stderr=stderr)  # raises on any error
+    output = stdout.getvalue() + stderr.getvalue()
+    assert "System check identified 1 issue (0 silenced)" in output
+    assert "(workflow.W002) SetupUserAccount emits 'account.setup.completed'" in output
+    assert "ERRORS" not in output

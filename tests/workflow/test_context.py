@@ -1,0 +1,156 @@
+"""The handler context: declared emits, emit forms, JSON data, held vs direct writes."""
+
+import datetime
+
+import pytest
+
+from workflow.context import Context, UndeclaredEmit
+from workflow.models import Delivery, Event, StateEntry
+from workflow.steps import EventStep
+
+TRACE = "0123456789abcdef0123456789abcdef"
+
+
+def handler(input, ctx):
+    return None
+
+
+@pytest.fixture
+def emitter(steps):
+    """A registered step that emits 'order.placed', and a subscriber to it."""
+    step = steps.add(
+        EventStep(name="PlaceOrder", subscribes=["cart.checked_out"], emits=["order.placed"]),
+        handler,
+        "shop.steps.place_order_step",
+        "shop/steps/place_order_step.py",
+    )
+    steps.add(EventStep(name="ShipOrder", subscribes=["order.placed"]), handler)
+    return step
+
+
+def test_context_exposes_trace_id_and_flows(steps):
+    """ctx.trace_id is the run's trace id and ctx.flows lists the step's flows."""
+    step = steps.add(EventStep(name="S", subscribes=["t"], flows=["shop"]), handler)
+    ctx = Context(step, TRACE, held=True)
+    assert ctx.trace_id == TRACE
+    assert ctx.flows == ["shop"]
+
+
+def test_undeclared_emit_names_step_file_and_topic(emitter):
+    """Emitting a topic missing from emits raises UndeclaredEmit with step, file, topic."""
+    ctx = Context(emitter, TRACE, held=True)
+    with pytest.raises(UndeclaredEmit) as info:
+        ctx.emit("order.cancelled", {"id": 1})
+    message = str(info.value)
+    assert "'PlaceOrder'" in message
+    assert "shop/steps/place_order_step.py" in message
+    assert "'order.cancelled'" in message
+    assert "add 'order.cancelled' to config.emits" in message
+
+
+def test_undeclared_emit_in_dict_form_is_refused(emitter):
+    """The dict form is checked against emits too."""
+    ctx = Context(emitter, TRACE, held=True)
+    with pytest.raises(UndeclaredEmit):
+        ctx.emit({"topic": "order.cancelled", "data": {}})
+
+
+@pytest.mark.django_db
+def test_emit_topic_and_data_records_event_with_deliveries(emitter):
+    """emit('topic', data) records the event, its trace and emitter, and a delivery."""
+    ctx = Context(emitter, TRACE, held=False)
+    ctx.emit("order.placed", {"orderId": 7})
+    event = Event.objects.get()
+    assert (event.topic, event.data) == ("order.placed", {"orderId": 7})
+    assert (event.trace_id, event.emitted_by) == (TRACE, "PlaceOrder")
+    assert [d.step_name for d in Delivery.objects.filter(event=event)] == ["ShipOrder"]
+
+
+@pytest.mark.django_db
+def test_emit_accepts_a_topic_data_dict(emitter):
+    """emit({'topic': ..., 'data': ...}) is the same as emit(topic, data)."""
+    ctx = Context(emitter, TRACE, held=False)
+    ctx.emit({"topic": "order.placed", "data": {"orderId": 8}})
+    event = Event.objects.get()
+    assert (event.topic, event.data) == ("order.placed", {"orderId": 8})
+
+
+@pytest.mark.django_db
+def test_emit_without_data_sends_an_empty_object(emitter):
+    """emit('topic') sends {} as the data."""
+    Context(emitter, TRACE, held=False).emit("order.placed")
+    assert Event.objects.get().data == {}
+
+
+def test_emit_dict_with_unknown_keys_is_a_type_error(emitter):
+    """A dict with keys other than topic/data/delay is refused, showing both forms."""
+    ctx = Context(emitter, TRACE, held=True)
+    with pytest.raises(TypeError, match=r'emit takes \("topic", data\)'):
+        ctx.emit({"topic": "order.placed", "payload": {}})
+    with pytest.raises(TypeError):
+        ctx.emit({"data": {}})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "data",
+    [{"when": datetime.datetime(2024, 1, 1)}, {"ids": {1, 2}}, {"x": float("nan")}, object()],
+)
+def test_non_json_data_is_a_type_error(emitter, data):
+    """Data that is not plain JSON raises TypeError naming the topic, and nothing is sent."""
+    ctx = Context(emitter, TRACE, held=True)
+    with pytest.raises(TypeError, match="data emitted on 'order.placed' must be JSON"):
+        ctx.emit("order.placed", data)
+    ctx.commit()
+    assert Event.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_emitted_data_is_a_copy(emitter):
+    """Changing the data after emit does not change what was emitted."""
+    ctx = Context(emitter, TRACE, held=True)
+    data = {"items": [1]}
+    ctx.emit("order.placed", data)
+    data["items"].append(2)
+    ctx.commit()
+    assert Event.objects.get().data == {"items": [1]}
+
+
+@pytest.mark.django_db
+def test_held_context_writes_nothing_until_commit(emitter):
+    """A held context keeps state writes and emits in memory until commit()."""
+    ctx = Context(emitter, TRACE, held=True)
+    ctx.state.set("orders", "7", {"status": "placed"})
+    ctx.emit("order.placed", {"orderId": 7})
+    assert ctx.state.get("orders", "7") == {"status": "placed"}
+    assert StateEntry.objects.count() == 0
+    assert Event.objects.count() == 0
+    assert Delivery.objects.count() == 0
+
+    ctx.commit()
+    assert StateEntry.objects.get(group="orders", key="7").value == {"status": "placed"}
+    event = Event.objects.get()
+    assert (event.topic, event.data, event.trace_id) == ("order.placed", {"orderId": 7}, TRACE)
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_held_commit_sends_each_emit_once(emitter):
+    """A second commit() does not send the held emits again."""
+    ctx = Context(emitter, TRACE, held=True)
+    ctx.emit("order.placed", {"orderId": 1})
+    ctx.emit("order.placed", {"orderId": 2})
+    ctx.commit()
+    ctx.commit()
+    assert sorted(e.data["orderId"] for e in Event.objects.all()) == [1, 2]
+
+
+@pytest.mark.django_db
+def test_direct_context_writes_at_once(emitter):
+    """A direct (held=False) context writes state and records emits immediately."""
+    ctx = Context(emitter, TRACE, held=False)
+    ctx.state.set("orders", "7", {"status": "placed"})
+    assert StateEntry.objects.get(group="orders", key="7").value == {"status": "placed"}
+    ctx.emit("order.placed", {"orderId": 7})
+    assert Event.objects.filter(topic="order.placed").count() == 1
+    assert Delivery.objects.count() == 1

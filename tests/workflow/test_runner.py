@@ -1,0 +1,282 @@
+"""run_delivery: claim, validate, call the handler, record the outcome, all or nothing.
+
+run_delivery closes old database connections, which a test transaction does not
+survive, so these tests use ``transaction=True``.
+"""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import serializers
+
+from workflow import bus, deliveries
+from workflow.context import Context
+from workflow.models import Delivery, Event, LogEntry, Run, StateEntry
+from workflow.runner import run_delivery
+from workflow.state import StateStore
+from workflow.steps import CronStep, EventStep
+
+pytestmark = pytest.mark.django_db(transaction=True)
+Status = Delivery.Status
+
+
+class Recorder:
+    """A handler that records its calls, then runs ``body(input, ctx)``."""
+
+    def __init__(self, body=None):
+        self.calls = []
+        self.body = body
+
+    def __call__(self, input, ctx):
+        self.calls.append(input)
+        if self.body:
+            self.body(input, ctx)
+
+
+def add_step(steps, body=None, **config):
+    handler = Recorder(body)
+    config = {"name": "Worker", "subscribes": ["job"], "emits": ["job.done"], **config}
+    steps.add(EventStep(**config), handler)
+    return handler
+
+
+def emit_one(data=None):
+    """Emit on 'job' and return the id of its single delivery."""
+    event = bus.emit("job", {"n": 1} if data is None else data)
+    return Delivery.objects.get(event=event).pk
+
+
+def write_and_emit(input, ctx):
+    ctx.state.set("results", "n", input["n"])
+    assert StateStore().get("results", "n") is None  # held, not written yet
+    ctx.emit("job.done", {"n": input["n"] + 1})
+    ctx.logger.info("worked", n=input["n"])
+
+
+def test_success_marks_delivery_and_run_succeeded_and_writes_held_work(steps):
+    """A handler that returns: delivery and its one Run succeed, held state and emits land."""
+    handler = add_step(steps, write_and_emit)
+    delivery_id = emit_one()
+    assert run_delivery(delivery_id, "w1") == Run.Status.SUCCEEDED
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert delivery.status == Status.SUCCEEDED
+    assert delivery.attempts == 1
+    assert delivery.finished_at is not None
+    assert delivery.claim_token is None
+    (run,) = Run.objects.filter(delivery=delivery)
+    assert (run.status, run.attempt, run.worker) == (Run.Status.SUCCEEDED, 1, "w1")
+    assert handler.calls == [{"n": 1}]
+    assert StateStore().get("results", "n") == 1
+    done = Event.objects.get(topic="job.done")
+    assert (done.data, done.trace_id, done.emitted_by) == ({"n": 2}, delivery.trace_id, "Worker")
+    assert LogEntry.objects.get(message="worked").run_id == run.pk
+
+
+def test_an_attempt_that_lost_its_claim_writes_nothing(steps):
+    """A handler whose delivery was taken over meanwhile: its state writes and emits are dropped."""
+
+    def taken_over(input, ctx):
+        write_and_emit(input, ctx)
+        Delivery.objects.filter(trace_id=ctx.trace_id).update(claim_token=uuid.uuid4())
+
+    add_step(steps, taken_over)
+    delivery_id = emit_one()
+    assert run_delivery(delivery_id) == Run.Status.INTERRUPTED
+    assert not StateEntry.objects.exists()
+    assert not Event.objects.filter(topic="job.done").exists()
+    assert Delivery.objects.get(pk=delivery_id).status == Status.RUNNING
+    assert LogEntry.objects.filter(message="Attempt discarded", level="warn").exists()
+
+
+def test_lines_a_handler_logs_in_its_own_transaction_are_stored(steps):
+    """Lines held while the handler's own transaction was open are stored when the attempt ends."""
+
+    def logs_in_transaction(input, ctx):
+        with transaction.atomic():
+            ctx.logger.info("in a transaction")
+
+    add_step(steps, logs_in_transaction)
+    assert run_delivery(emit_one()) == Run.Status.SUCCEEDED
+    entry = LogEntry.objects.get(message="in a transaction")
+    assert entry.run_id == Run.objects.get().pk
+
+
+def test_a_succeeded_delivery_is_not_run_again(steps):
+    """run_delivery of a succeeded delivery returns None and does not call the handler."""
+    handler = add_step(steps)
+    delivery_id = emit_one()
+    assert run_delivery(delivery_id) == Run.Status.SUCCEEDED
+    assert run_delivery(delivery_id) is None
+    assert len(handler.calls) == 1
+    assert Run.objects.count() == 1
+
+
+def test_failure_drops_held_writes_keeps_logs_and_schedules_a_retry(steps):
+    """A raising handler writes no state or emits, keeps its logs, and is retried after backoff."""
+
+    def fail_after_writing(input, ctx):
+        write_and_emit(input, ctx)
+        raise ValueError("boom")
+
+    add_step(
+        steps,
+        fail_after_writing,
+        infrastructure={"queue": {"backoff": {"initial": 30, "jitter": False}}},
+    )
+    delivery_id = emit_one()
+    before = timezone.now()
+    assert run_delivery(delivery_id) == Run.Status.FAILED
+    after = timezone.now()
+    assert not StateEntry.objects.exists()
+    assert not Event.objects.filter(topic="job.done").exists()
+    assert LogEntry.objects.filter(message="worked").exists()
+    assert LogEntry.objects.filter(message="Handler failed", level="error").exists()
+    (run,) = Run.objects.all()
+    assert run.status == Run.Status.FAILED
+    assert run.error == "ValueError: boom"
+    assert "fail_after_writing" in run.traceback
+    assert 'raise ValueError("boom")' in run.traceback
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert delivery.status == Status.PENDING
+    assert delivery.attempts == 1
+    assert delivery.enqueued_at is None
+    assert delivery.claim_token is None
+    assert delivery.last_error == "ValueError: boom"
+    assert before + timedelta(seconds=30) <= delivery.due_at <= after + timedelta(seconds=30)
+    assert run_delivery(delivery_id) is None  # not due yet
+
+
+def test_delivery_is_dead_after_its_last_retry(steps):
+    """After 1 + max_retries failed attempts the delivery is dead and not run again."""
+
+    def always_fail(input, ctx):
+        raise RuntimeError("still broken")
+
+    handler = add_step(
+        steps,
+        always_fail,
+        infrastructure={"queue": {"max_retries": 1, "backoff": {"initial": 0, "jitter": False}}},
+    )
+    delivery_id = emit_one()
+    assert run_delivery(delivery_id) == Run.Status.FAILED
+    assert Delivery.objects.get(pk=delivery_id).status == Status.PENDING
+    Delivery.objects.filter(pk=delivery_id).update(due_at=timezone.now())
+    assert run_delivery(delivery_id) == Run.Status.FAILED
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert delivery.status == Status.DEAD
+    assert delivery.attempts == 2
+    assert delivery.finished_at is not None
+    assert delivery.last_error == "RuntimeError: still broken"
+    assert list(Run.objects.order_by("id").values_list("attempt", "status")) == [
+        (1, Run.Status.FAILED),
+        (2, Run.Status.FAILED),
+    ]
+    assert run_delivery(delivery_id) is None
+    assert len(handler.calls) == 2
+
+
+class NumberInput(serializers.Serializer):
+    n = serializers.IntegerField()
+
+
+def test_input_is_validated_and_converted_by_the_serializer(steps):
+    """The handler receives the serializer's validated data."""
+    handler = add_step(steps, input=NumberInput)
+    assert run_delivery(emit_one({"n": "5"})) == Run.Status.SUCCEEDED
+    assert handler.calls == [{"n": 5}]
+
+
+def test_invalid_input_is_dead_at_once_without_calling_the_handler(steps):
+    """Input that fails the serializer makes the delivery dead at once; the handler never runs."""
+    handler = add_step(steps, input=NumberInput)
+    delivery_id = emit_one({"n": "not a number"})
+    assert run_delivery(delivery_id) == Run.Status.FAILED
+    assert handler.calls == []
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert delivery.status == Status.DEAD
+    assert delivery.attempts == 1
+    assert "Worker input did not match its input schema" in delivery.last_error
+    assert "A valid integer is required." in delivery.last_error
+    run = Run.objects.get()
+    assert run.status == Run.Status.FAILED
+    assert run.error == delivery.last_error
+
+
+def test_a_running_delivery_past_its_claim_is_claimed_again(steps):
+    """A running delivery whose claimed_until passed is run again; the old Run is interrupted."""
+    handler = add_step(steps)
+    delivery_id = emit_one()
+    _, first_run = deliveries.claim(delivery_id, "dead-worker")
+    assert run_delivery(delivery_id) is None  # still held by its first claim
+    Delivery.objects.filter(pk=delivery_id).update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert run_delivery(delivery_id, "w2") == Run.Status.SUCCEEDED
+    first_run.refresh_from_db()
+    assert first_run.status == Run.Status.INTERRUPTED
+    assert "visibility timeout" in first_run.error
+    second = Run.objects.exclude(pk=first_run.pk).get()
+    assert (second.status, second.attempt, second.worker) == (Run.Status.SUCCEEDED, 2, "w2")
+    assert Delivery.objects.get(pk=delivery_id).status == Status.SUCCEEDED
+    assert len(handler.calls) == 1
+
+
+def test_release_hands_a_delivery_back_and_its_old_claim_cannot_complete(steps):
+    """release() makes a running delivery pending again; complete() with the old claim fails."""
+    add_step(steps)
+    delivery_id = emit_one()
+    delivery, run = deliveries.claim(delivery_id)
+    assert deliveries.release(delivery, run, "Worker stopped") is True
+    row = Delivery.objects.get(pk=delivery_id)
+    assert row.status == Status.PENDING
+    assert row.attempts == 0
+    assert row.enqueued_at is None
+    assert row.claim_token is None
+    assert row.due_at <= timezone.now()
+    run.refresh_from_db()
+    assert (run.status, run.error) == (Run.Status.INTERRUPTED, "Worker stopped")
+    writes = []
+    with pytest.raises(deliveries.ClaimLost):
+        deliveries.complete(delivery, run, lambda: writes.append("written"))
+    assert writes == []
+    assert Delivery.objects.get(pk=delivery_id).status == Status.PENDING
+    assert deliveries.release(delivery, run, "again") is False
+
+
+def test_an_attempt_failing_after_hand_back_leaves_its_run_interrupted(steps):
+    """A handler that fails after its delivery was handed back keeps its Run interrupted."""
+    held = {}
+
+    def fails_after_hand_back(input, ctx):
+        assert deliveries.release(held["delivery"], held["run"], "Worker stopped; handed back")
+        raise RuntimeError("connection closed at shutdown")
+
+    add_step(steps, fails_after_hand_back)
+    delivery_id = emit_one()
+    run_delivery(delivery_id, on_claim=lambda d, r: held.update(delivery=d, run=r))
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert (delivery.status, delivery.attempts, delivery.last_error) == (Status.PENDING, 0, "")
+    run = Run.objects.get()
+    assert (run.status, run.error) == (Run.Status.INTERRUPTED, "Worker stopped; handed back")
+
+
+def test_cron_delivery_calls_handler_with_ctx_only(steps):
+    """A cron step's delivery (a slot, no event) calls handler(ctx)."""
+    calls = []
+
+    def tick(ctx):
+        calls.append(ctx)
+
+    steps.add(CronStep(name="Nightly", cron="0 3 * * *"), tick)
+    now = timezone.now()
+    delivery = Delivery.objects.create(
+        step_name="Nightly", trace_id="c" * 32, cron_slot=now, due_at=now
+    )
+    assert run_delivery(delivery.pk) == Run.Status.SUCCEEDED
+    (ctx,) = calls
+    assert isinstance(ctx, Context)
+    assert ctx.trace_id == "c" * 32
+    assert Delivery.objects.get(pk=delivery.pk).status == Status.SUCCEEDED
