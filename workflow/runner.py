@@ -6,16 +6,19 @@ state writes and emits held in its context; they are written in the transaction
 that marks the delivery succeeded, or dropped if it fails. Its log lines are kept.
 """
 
+import json
 import logging
 import traceback
 
 from django.db import close_old_connections
+from rest_framework.exceptions import ValidationError
 
 from . import deliveries, signals
 from .context import Context
 from .logs import StepLogger
 from .models import Run
 from .registry import registry
+from .schemas import validate
 
 logger = logging.getLogger("workflow")
 
@@ -32,12 +35,11 @@ def handler_args(step, delivery):
     schema = step.config.input
     if schema is None:
         return (data,)
-    serializer = schema(data=data) if isinstance(schema, type) else schema.__class__(data=data)
-    if not serializer.is_valid():
-        raise InvalidInput(
-            f"{step.name} input did not match its input schema: {dict(serializer.errors)}"
-        )
-    return (dict(serializer.validated_data),)
+    try:
+        return (validate(schema, data),)
+    except ValidationError as exc:
+        detail = json.dumps(exc.detail)
+        raise InvalidInput(f"{step.name} input did not match its input schema: {detail}") from None
 
 
 def run_delivery(delivery_id, worker="", on_claim=None):

@@ -25,6 +25,7 @@ from . import signals
 from .conf import workflow_settings
 from .context import Context
 from .models import Run, new_trace_id
+from .schemas import bind, validate
 
 logger = logging.getLogger("workflow")
 TRACE_HEADER = "X-Trace-Id"
@@ -49,12 +50,6 @@ class ApiRequest:
     raw: Any = field(default=None, repr=False)
 
 
-def validated(schema, data):
-    serializer = schema(data=data) if isinstance(schema, type) else schema.__class__(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def plain_query(query_dict):
     return {k: v[0] if len(v) == 1 else v for k, v in query_dict.lists()}
 
@@ -76,10 +71,10 @@ class StepView(APIView):
         config = step.config
         body = request.data if request.body else None
         if config.body_schema is not None:
-            body = validated(config.body_schema, body if body is not None else {})
+            body = validate(config.body_schema, body if body is not None else {})
         query = plain_query(request.query_params)
         if config.query_params is not None:
-            query = validated(config.query_params, query)
+            query = validate(config.query_params, query)
         api_request = ApiRequest(
             path_params=path_params,
             query_params=query,
@@ -138,7 +133,7 @@ def warn_if_off_schema(step, status_code, body):
     schema = step.config.response_schema.get(status_code)
     if schema is None:
         return
-    serializer = schema(data=body) if isinstance(schema, type) else schema.__class__(data=body)
+    serializer = bind(schema, body)
     if not serializer.is_valid():
         logger.warning(
             "API step %s answered %s with a body that does not match its response_schema: %s",

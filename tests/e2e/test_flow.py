@@ -133,3 +133,19 @@ def test_burst_of_200_registrations_all_reach_active_with_counts_of_one(stack):
         "LogNotification": 200,
     }
     assert stack.query("SELECT COUNT(*) FROM workflow_delivery WHERE status = 'dead'") == [(0,)]
+
+
+def test_bad_input_over_http_is_rejected_and_creates_nothing(stack):
+    """Through daphne: malformed JSON 400, 1.1 MB body 413, bad fields 400; no user, no event."""
+    events_before = stack.query("SELECT COUNT(*) FROM workflow_event")[0][0]
+    accounts_before = stack.query("SELECT COUNT(*) FROM users_account")[0][0]
+    malformed = stack.post(
+        "/users/register", data=b'{"name": "Al', headers={"Content-Type": "application/json"}
+    )
+    assert malformed.status_code == 400
+    huge = {"name": "x" * 1_100_000, "email": "big@example.com", "password": "securepass123"}
+    assert stack.post("/users/register", huge).status_code == 413
+    bad = stack.post("/users/register", {"name": "A", "email": "a", "password": "p"})
+    assert bad.status_code == 400 and set(bad.json()) == {"name", "email", "password"}
+    assert stack.query("SELECT COUNT(*) FROM workflow_event")[0][0] == events_before
+    assert stack.query("SELECT COUNT(*) FROM users_account")[0][0] == accounts_before
