@@ -5,7 +5,9 @@ request is checked for size (413), its body parsed (400 on bad JSON) and validat
 by the step's ``body_schema`` (400 naming each field), its query by ``query_params``;
 then the handler runs inside a transaction, so its state writes, emits and model
 writes commit together or not at all. Events it emits are sent to the workers only
-after that commit, and its log lines are stored either way.
+after that commit, and its log lines are stored either way. A request with an
+``Idempotency-Key`` header runs its step once; repeats get the stored response (see
+``idempotency``).
 """
 
 import logging
@@ -21,10 +23,11 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import signals
+from . import idempotency, signals
 from .conf import workflow_settings
 from .context import Context
 from .models import Run, new_trace_id
+from .parsers import JSONParser
 from .schemas import bind, validate
 
 logger = logging.getLogger("workflow")
@@ -58,6 +61,8 @@ class StepView(APIView):
     """Serves the API steps declared on one path, by method."""
 
     steps = {}  # method -> RegisteredStep, set by as_view()
+    # A bad body is a 400, whatever the project's DRF settings say (see parsers).
+    parser_classes = [JSONParser]
 
     def check_body_size(self, request):
         limit = workflow_settings.MAX_BODY_SIZE
@@ -67,7 +72,12 @@ class StepView(APIView):
 
     def serve(self, request, **path_params):
         step = self.steps[request.method]
+        if any("\x00" in value for value in path_params.values()):
+            raise exceptions.NotFound()  # no such resource; PostgreSQL refuses NUL in text
         self.check_body_size(request)
+        claim = idempotency.claim(step, request)  # None without an Idempotency-Key header
+        if claim is not None and (record := claim.stored()) is not None:
+            return replay(claim, record)
         config = step.config
         body = request.data if request.body else None
         if config.body_schema is not None:
@@ -84,11 +94,14 @@ class StepView(APIView):
             user=getattr(request, "user", None),
             raw=request,
         )
-        return run_api_step(step, api_request)
+        return run_api_step(step, api_request, claim)
 
 
-def run_api_step(step, api_request):
-    """Call the handler in a transaction; record the run; turn the result into a response."""
+def run_api_step(step, api_request, claim=None):
+    """Call the handler in a transaction; record the run; turn the result into a response.
+
+    With a ``claim`` (an idempotency key), the response is stored in that transaction.
+    """
     trace_id = new_trace_id()
     ctx = Context(step, trace_id, held=False)
     run = Run(step_name=step.name, trace_id=trace_id, started_at=timezone.now())
@@ -96,7 +109,12 @@ def run_api_step(step, api_request):
         with transaction.atomic():
             result = step.handler(api_request, ctx)
             response = to_response(step, result)
+            if claim is not None:
+                claim.store(response, trace_id)  # KeyTaken: rolls this transaction back
         run.status = Run.Status.SUCCEEDED if response.status_code < 500 else Run.Status.FAILED
+    except idempotency.KeyTaken as exc:
+        run.status, run.error = Run.Status.FAILED, str(exc)
+        response = answer_race_loser(claim)
     except Exception as exc:
         run.status = Run.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"
@@ -111,8 +129,30 @@ def run_api_step(step, api_request):
     ctx.logger.run = run
     ctx.logger.flush()
     signals.send(signals.run_finished, sender=Run, run=run)
-    response[TRACE_HEADER] = trace_id
+    if not response.has_header(idempotency.REPLAYED_HEADER):  # a replay keeps its trace id
+        response[TRACE_HEADER] = trace_id
     return response
+
+
+def replay(claim, record):
+    """Answer a repeated request from its stored record, without running the handler."""
+    response = claim.answer(record)  # the stored response, or 422 for another request
+    response[TRACE_HEADER] = record.trace_id
+    return response
+
+
+def answer_race_loser(claim):
+    """The winner's stored response, or 409 if it cannot be read."""
+    record = claim.stored()
+    if record is not None:
+        return replay(claim, record)
+    return Response(
+        {
+            "error": f"Another request with this {idempotency.HEADER} was processed at the "
+            "same time; retry to get its response."
+        },
+        status=status.HTTP_409_CONFLICT,
+    )
 
 
 def to_response(step, result):
