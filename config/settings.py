@@ -11,6 +11,8 @@ other parts without code changes:
     WORKFLOW_WORKERS   django-q2 worker processes (default: number of cores)
     WORKFLOW_THREADS   handler threads per worker process (default 32)
     WORKFLOW_EMBEDDED_WORKERS  "0" stops runserver from starting the workers
+
+For production, DJANGO_SETTINGS_MODULE=config.production (see that module).
 """
 
 import os
@@ -30,9 +32,9 @@ def env_flag(name, default):
 
 
 DEBUG = env_flag("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get(
-    "DJANGO_SECRET_KEY", "django-insecure-development-key-change-me-in-production"
-)
+# config/production.py refuses to start with this key.
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-change-me-in-production"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 ALLOWED_HOSTS = [
     h.strip()
     for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
@@ -129,7 +131,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSONParser, but JSON nested too deep (or not storable) is a 400, not a 500.
+    "DEFAULT_PARSER_CLASSES": ["workflow.parsers.JSONParser"],
     # API steps are public endpoints, as in Motia; a step narrows this itself.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
@@ -145,8 +148,10 @@ Q_CLUSTER = {
     "name": "workflow",
     "orm": "default",
     "workers": int(os.environ.get("WORKFLOW_WORKERS", 0)) or os.cpu_count() or 2,
-    "timeout": 30,
-    "retry": 60,
+    # A job only hands a delivery to a handler thread (at most SLOT_WAIT seconds); a
+    # job a dead cluster took is handed out again after `retry` seconds.
+    "timeout": 8,
+    "retry": 10,
     "poll": 0.05,
     "bulk": 5,
     "queue_limit": 16,

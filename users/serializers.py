@@ -3,6 +3,8 @@
 from django.contrib.auth.hashers import make_password
 from rest_framework import serializers
 
+from .models import Account
+
 NAME_MESSAGE = "Name must be at least 2 characters"
 EMAIL_MESSAGE = "Invalid email address"
 PASSWORD_MESSAGE = "Password must be at least 8 characters"
@@ -24,6 +26,13 @@ class RegisterUserSerializer(serializers.Serializer):
         trim_whitespace=False,
         error_messages={"min_length": PASSWORD_MESSAGE, "blank": PASSWORD_MESSAGE},
     )
+
+    def validate_email(self, value):
+        # The account stores the address lower-cased, which can be longer ("İ" lower-cases
+        # to two characters): it must still fit the column, or PostgreSQL fails the insert.
+        if len(value.lower()) > Account._meta.get_field("email").max_length:
+            raise serializers.ValidationError(EMAIL_MESSAGE)
+        return value
 
     def validate(self, attrs):
         # The plain password goes no further than this: the handler gets its hash.

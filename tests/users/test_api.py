@@ -139,6 +139,18 @@ def test_bad_fields_answer_400_with_the_tutorial_messages(api, overrides, errors
 
 
 @pytest.mark.django_db
+def test_email_longer_than_its_column_once_lower_cased_answers_400(api):
+    """Found by tests/test_fuzz.py: "İ" lower-cases to two characters, so an address of
+    254 characters or fewer can be too long for the (lower-cased) column; PostgreSQL
+    would fail the insert with a 500. It is refused with the tutorial's message."""
+    email = "\u0130" * 240 + "@example.com"  # 252 characters, 492 lower-cased
+    response = register(api, email=email)
+    assert response.status_code == 400
+    assert response.json() == {"email": [EMAIL_MESSAGE]}
+    assert_nothing_created()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("missing", ["name", "email", "password"])
 def test_missing_field_answers_400(api, missing):
     """A missing field is a 400 naming that field; nothing is created."""

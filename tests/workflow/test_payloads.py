@@ -1,0 +1,74 @@
+"""What reaches the broker: a wake-up job per delivery, carrying a delivery id and no user data.
+
+With the ORM broker as config/settings.py configures it (not sync mode), registering a
+user puts one django-q2 job per delivery in the OrmQ table, after the commit. Each
+job names ``workflow.executor.wake`` with a single integer argument, the delivery id;
+the user's name, email and password are in no job, signed, compressed or not.
+"""
+
+import pickle
+
+import pytest
+from django.conf import settings
+from django_q import core_signing
+from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
+from rest_framework.test import APIClient
+
+from workflow.models import Delivery
+
+NAME = "Zebulon Quartermaine"
+EMAIL = "zebulon.quartermaine@example.org"
+PASSWORD = "Tr0ub4dor&3-horse-battery-staple"
+
+
+class RawBytes:
+    """A core_signing serializer that hands back the (unsigned, decompressed) bytes."""
+
+    def loads(self, data):
+        return data
+
+
+@pytest.fixture
+def orm_broker(monkeypatch):
+    """The broker of config/settings.py's Q_CLUSTER, never sync mode (for this test only)."""
+    assert "orm" in settings.Q_CLUSTER
+    monkeypatch.setattr(Conf, "SYNC", False)
+    broker = get_broker()
+    assert isinstance(broker, ORM)
+    return broker
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_jobs_carry_only_a_delivery_id(orm_broker):
+    response = APIClient().post(
+        "/users/register", {"name": NAME, "email": EMAIL, "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 201, response.content
+
+    deliveries = set(Delivery.objects.values_list("pk", flat=True))
+    jobs = list(OrmQ.objects.all())
+    assert len(deliveries) == 2  # SendWelcomeEmail and SetupUserAccount
+    assert len(jobs) == len(deliveries)
+    assert orm_broker.queue_size() == len(jobs)
+
+    woken = set()
+    for job in jobs:
+        task = SignedPackage.loads(job.payload)
+        assert task["func"] == "workflow.executor.wake"
+        assert len(task["args"]) == 1 and type(task["args"][0]) is int
+        assert not task.get("kwargs")
+        woken.add(task["args"][0])
+
+        raw = core_signing.loads(
+            job.payload, key=Conf.SECRET_KEY, salt=Conf.PREFIX, serializer=RawBytes
+        )
+        assert pickle.loads(raw) == task  # raw is the whole job, decompressed
+        for secret in (NAME, EMAIL, PASSWORD):
+            assert secret not in job.payload
+            assert secret.encode() not in raw
+            assert secret not in repr(task)
+    assert woken == deliveries
