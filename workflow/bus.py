@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 from functools import partial
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -25,21 +25,28 @@ logger = logging.getLogger("workflow")
 WAKE = "workflow.executor.wake"
 
 
-def emit(topic, data, *, trace_id=None, emitted_by="", delay=None):
+def emit(topic, data, *, trace_id=None, emitted_by="", delay=None, idempotency_key=None):
     """Record ``topic`` with ``data`` for every subscriber; returns the ``Event``.
 
     Called inside a transaction, the event is part of it and is delivered only if
-    it commits. ``delay`` (seconds) makes the deliveries due later.
+    it commits. ``delay`` (seconds) makes the deliveries due later. With an
+    ``idempotency_key``, a topic is delivered once per key: a later emit with the
+    same key returns the first event and delivers nothing.
     """
     if not isinstance(topic, str) or not topic:
         raise ValueError(f"emit needs a topic name, not {topic!r}")
     data = json_copy(data, f"data emitted on {topic!r}")
+    if idempotency_key is not None:
+        idempotency_key = str(idempotency_key)
+        if not idempotency_key or len(idempotency_key) > 200:
+            raise ValueError("an idempotency_key must be 1 to 200 characters")
     now = timezone.now()
     trace_id = trace_id or new_trace_id()
+    fields = {"topic": topic, "data": data, "trace_id": trace_id, "emitted_by": emitted_by}
     with transaction.atomic():
-        event = Event.objects.create(
-            topic=topic, data=data, trace_id=trace_id, emitted_by=emitted_by, created_at=now
-        )
+        event, created = _record(fields, idempotency_key, now)
+        if not created:
+            return event
         deliveries = Delivery.objects.bulk_create(
             [delivery_for(step, event, now, delay) for step in registry.subscribers(topic)]
         )
@@ -47,22 +54,57 @@ def emit(topic, data, *, trace_id=None, emitted_by="", delay=None):
     return event
 
 
+def _record(fields, idempotency_key, now):
+    """The new ``(event, True)``, or ``(first event, False)`` for a key already used."""
+    if idempotency_key is None:
+        return Event.objects.create(**fields, created_at=now), True
+    topic = fields["topic"]
+    first = Event.objects.filter(topic=topic, idempotency_key=idempotency_key).first()
+    if first is not None:
+        return first, False
+    try:
+        with transaction.atomic():  # a savepoint: losing a race leaves the caller's intact
+            created = Event.objects.create(
+                **fields, idempotency_key=idempotency_key, created_at=now
+            )
+        return created, True
+    except IntegrityError:
+        return Event.objects.get(topic=topic, idempotency_key=idempotency_key), False
+
+
 def delivery_for(step, event, now, delay):
     """A delivery of ``event`` to ``step``, due after the emit's or the step's delay."""
-    wait = max(delay or 0, QueuePolicy.for_step(step).delay_seconds)
+    policy = QueuePolicy.for_step(step)
+    wait = max(delay or 0, policy.delay_seconds)
     return Delivery(
         event=event,
         step_name=step.name,
         trace_id=event.trace_id,
         due_at=now + timedelta(seconds=wait),
-        enqueued_at=None if wait else now,
+        message_group=policy.message_group(event.data),
         created_at=now,
     )
 
 
 def _committed(event, deliveries):
-    enqueue([d.pk for d in deliveries if d.enqueued_at is not None])
+    now = timezone.now()
+    wake([d.pk for d in deliveries if d.due_at <= now])
     signals.send(signals.event_emitted, sender=Event, event=event, deliveries=deliveries)
+
+
+def wake(delivery_ids):
+    """Send the wake-up jobs of new deliveries, then mark them as carried by a job.
+
+    Until that mark the sweeper takes them for unwoken: if this process dies between
+    its commit and its jobs, they are still delivered (a rare second wake-up is
+    harmless: a claim is a compare-and-set). A delivery already claimed is not marked.
+    """
+    sent = enqueue(delivery_ids)
+    if sent:
+        Delivery.objects.filter(
+            pk__in=sent, status=Delivery.Status.PENDING, attempts=0, enqueued_at__isnull=True
+        ).update(enqueued_at=timezone.now())
+    return sent
 
 
 def enqueue(delivery_ids):

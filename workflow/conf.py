@@ -27,9 +27,12 @@ DEFAULTS = {
     "TICK_INTERVAL": 0.25,
     # A pending delivery whose wake-up job was sent this long ago without a run is
     # presumed lost and sent again.
-    "REENQUEUE_AFTER": 60,
+    "REENQUEUE_AFTER": 10,
     # API steps: request bodies larger than this get 413.
     "MAX_BODY_SIZE": 1024 * 1024,
+    # API steps: a response stored for an Idempotency-Key is replayed for this many
+    # seconds; an older one is ignored and replaced on the key's next use.
+    "IDEMPOTENCY_TTL": 24 * 3600,
     # Log field names containing one of these (case-insensitive) are redacted.
     "REDACT_KEYS": (
         "password",

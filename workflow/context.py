@@ -25,17 +25,15 @@ class Context:
         self.logger = logger or StepLogger(step.name, trace_id, run=run)
         self._emits = []
 
-    def emit(self, topic, data=None, *, delay=None):
-        """Emit ``data`` on ``topic`` (also ``emit({"topic": ..., "data": ...})``)."""
+    def emit(self, topic, data=None, *, delay=None, idempotency_key=None):
+        """Emit ``data`` on ``topic`` (also ``emit({"topic": ..., "data": ...})``).
+
+        ``delay`` (seconds) delivers it later; ``idempotency_key`` delivers it once
+        per key, however many times it is emitted.
+        """
+        options = {"delay": delay, "idempotency_key": idempotency_key}
         if isinstance(topic, dict):
-            message = topic
-            unknown = set(message) - {"topic", "data", "delay"}
-            if "topic" not in message or unknown:
-                raise TypeError(
-                    f'emit takes ("topic", data) or {{"topic": ..., "data": ...}}, not {message!r}'
-                )
-            topic, data = message["topic"], message.get("data", data)
-            delay = message.get("delay", delay)
+            topic, data, options = self._unpack(topic, data, options)
         declared = self.step.config.emit_topics
         if topic not in declared:
             raise UndeclaredEmit(
@@ -45,17 +43,27 @@ class Context:
             )
         data = json_copy({} if data is None else data, f"data emitted on {topic!r}")
         if self.held:
-            self._emits.append((topic, data, delay))
+            self._emits.append((topic, data, options))
         else:
-            self._send(topic, data, delay)
+            self._send(topic, data, options)
 
-    def _send(self, topic, data, delay):
-        bus.emit(topic, data, trace_id=self.trace_id, emitted_by=self.step.name, delay=delay)
+    @staticmethod
+    def _unpack(message, data, options):
+        unknown = set(message) - {"topic", "data", *options}
+        if "topic" not in message or unknown:
+            raise TypeError(
+                f'emit takes ("topic", data) or {{"topic": ..., "data": ...}}, not {message!r}'
+            )
+        options = {name: message.get(name, value) for name, value in options.items()}
+        return message["topic"], message.get("data", data), options
+
+    def _send(self, topic, data, options):
+        bus.emit(topic, data, trace_id=self.trace_id, emitted_by=self.step.name, **options)
 
     def commit(self):
         """Write what a background attempt held: state first, then its emits."""
         if self.held:
             self.state.apply()
             emits, self._emits = self._emits, []
-            for topic, data, delay in emits:
-                self._send(topic, data, delay)
+            for topic, data, options in emits:
+                self._send(topic, data, options)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import bus
 from .models import Delivery, Run
 from .policy import QueuePolicy
 from .registry import registry
@@ -30,36 +31,38 @@ def claimable(now):
     )
 
 
+PRESUMED_DEAD = "Presumed dead: the visibility timeout passed"
+
+
 def claim(delivery_id, worker=""):
-    """Take ``delivery_id`` for one attempt; returns ``(delivery, run)`` or None."""
+    """Take ``delivery_id`` for one attempt; returns ``(delivery, run)`` or None.
+
+    A run presumed dead counts as a failed attempt: once it was the last one allowed,
+    the delivery goes dead instead of running again (a handler that kills its worker
+    every time is not retried forever).
+    """
     now = timezone.now()
     delivery = (
         Delivery.objects.select_related("event").filter(claimable(now), pk=delivery_id).first()
     )
-    if delivery is None:
+    if delivery is None or waits_its_turn(delivery):
         return None
     policy = QueuePolicy.for_step(registry.get(delivery.step_name))
+    if delivery.status == Status.RUNNING and delivery.attempts > policy.max_retries:
+        bury(delivery, now)
+        return None
     held = {
         "status": Status.RUNNING,
         "attempts": delivery.attempts + 1,
         "claim_token": uuid.uuid4(),
         "claimed_until": now + timedelta(seconds=policy.visibility_timeout),
+        # The job that woke it is spent: if this run is presumed dead, the sweeper wakes it.
+        "enqueued_at": None,
     }
     with transaction.atomic():
-        taken = Delivery.objects.filter(
-            pk=delivery.pk,
-            status=delivery.status,
-            attempts=delivery.attempts,
-            claim_token=delivery.claim_token,
-        ).update(**held)
-        if not taken:
+        if not _as_read(delivery).update(**held):
             return None
-        if delivery.status == Status.RUNNING:
-            Run.objects.filter(delivery=delivery, status=Run.Status.RUNNING).update(
-                status=Run.Status.INTERRUPTED,
-                finished_at=now,
-                error="Presumed dead: the visibility timeout passed",
-            )
+        _interrupt_presumed_dead(delivery, now)
         for name, value in held.items():
             setattr(delivery, name, value)
         run = Run.objects.create(
@@ -71,6 +74,73 @@ def claim(delivery_id, worker=""):
             worker=worker,
         )
     return delivery, run
+
+
+def _as_read(delivery):
+    """The delivery's row, only if nobody changed it since it was read."""
+    return Delivery.objects.filter(
+        pk=delivery.pk,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        claim_token=delivery.claim_token,
+    )
+
+
+def _interrupt_presumed_dead(delivery, now):
+    if delivery.status == Status.RUNNING:
+        Run.objects.filter(delivery=delivery, status=Run.Status.RUNNING).update(
+            status=Run.Status.INTERRUPTED, finished_at=now, error=PRESUMED_DEAD
+        )
+
+
+def bury(delivery, now):
+    """A presumed-dead run that was the last attempt allowed: the delivery is dead."""
+    error = f"{PRESUMED_DEAD} on attempt {delivery.attempts}, the last one allowed"
+    with transaction.atomic():
+        buried = _as_read(delivery).update(
+            status=Status.DEAD,
+            finished_at=now,
+            claim_token=None,
+            claimed_until=None,
+            enqueued_at=None,
+            last_error=error,
+        )
+        if buried:
+            _interrupt_presumed_dead(delivery, now)
+            wake_next_in_group(delivery)
+    return bool(buried)
+
+
+def waits_its_turn(delivery):
+    """A fifo delivery waits while an earlier one of its group is pending or running."""
+    if delivery.message_group is None:
+        return False
+    return Delivery.objects.filter(
+        step_name=delivery.step_name,
+        message_group=delivery.message_group,
+        pk__lt=delivery.pk,
+        status__in=[Status.PENDING, Status.RUNNING],
+    ).exists()
+
+
+def wake_next_in_group(delivery):
+    """Once a fifo delivery is done (succeeded or dead), wake the next of its group."""
+    if delivery.message_group is None:
+        return
+    following = Delivery.objects.filter(
+        step_name=delivery.step_name,
+        message_group=delivery.message_group,
+        pk__gt=delivery.pk,
+        status=Status.PENDING,
+    ).order_by("pk")[:1]
+
+    def wake_if_due():
+        # One not due yet (a delayed emit) is left to the sweeper, which wakes it when
+        # due: a job now would find it not due, and its mark would hold the sweeper off.
+        now = timezone.now()
+        bus.wake([pk for pk, due_at in following.values_list("pk", "due_at") if due_at <= now])
+
+    transaction.on_commit(wake_if_due, robust=True)
 
 
 def _owned(delivery):
@@ -94,6 +164,7 @@ def complete(delivery, run, write):
             raise ClaimLost(f"delivery {delivery.pk} was taken over before it finished")
         write()
         Run.objects.filter(pk=run.pk).update(status=Run.Status.SUCCEEDED, finished_at=now)
+        wake_next_in_group(delivery)
 
 
 def fail(delivery, run, error, traceback_text="", retry=True):
@@ -121,6 +192,8 @@ def fail(delivery, run, error, traceback_text="", retry=True):
             error=error[:10000],
             traceback=traceback_text,
         )
+        if outcome["status"] == Status.DEAD:
+            wake_next_in_group(delivery)
     return outcome["status"]
 
 

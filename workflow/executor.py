@@ -15,6 +15,7 @@ handed back, due at once, for the next worker to run.
 import logging
 import os
 import queue
+import signal
 import socket
 import threading
 import time
@@ -111,6 +112,17 @@ def handler_pool():
                 _pool, _pool.drain, args=(workflow_settings.SHUTDOWN_GRACE,), exitpriority=10
             )
         return _pool
+
+
+def stop_gracefully_on_sigterm(**kwargs):
+    """django-q2's ``post_spawn`` receiver, in each new worker process: SIGTERM exits
+    through Python (not at once), so the pool's drain runs and hands back what it holds.
+    django-q2 itself stops workers with a STOP job; SIGTERM comes from the supervisor."""
+    signal.signal(signal.SIGTERM, _exit)
+
+
+def _exit(signum, frame):
+    raise SystemExit(0)
 
 
 def wake(delivery_id):

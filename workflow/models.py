@@ -23,11 +23,21 @@ class Event(models.Model):
     data = models.JSONField(encoder=DjangoJSONEncoder)
     trace_id = models.CharField(max_length=32, db_index=True)
     emitted_by = models.CharField(max_length=200, blank=True)
+    # emit(..., idempotency_key=k): a second emit of the topic with the same key is
+    # the same event, delivered once.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL: no key)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["topic", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["topic", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="workflow_event_one_per_idempotency_key",
+            )
+        ]
 
     def __str__(self):
         return f"{self.topic} #{self.pk}"
@@ -54,6 +64,12 @@ class Delivery(models.Model):
     claim_token = models.UUIDField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     cron_slot = models.DateTimeField(null=True, blank=True)
+    # fifo steps: deliveries with the same group run one at a time, in id (emit) order.
+    message_group = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL: no group)
+    # A replay is a new delivery of the same event and trace, linked to the one it re-runs.
+    replay_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+    )
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -64,6 +80,11 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"]),
             models.Index(fields=["step_name", "status"]),
+            models.Index(
+                fields=["step_name", "message_group", "id"],
+                condition=Q(message_group__isnull=False),
+                name="workflow_delivery_fifo",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -146,3 +167,28 @@ class LogEntry(models.Model):
 
     def __str__(self):
         return f"[{self.step_name}] {self.message}"
+
+
+class IdempotentResponse(models.Model):
+    """The first response of an API step to a request with an ``Idempotency-Key`` header."""
+
+    step_name = models.CharField(max_length=200)
+    key = models.CharField(max_length=255)
+    # An HMAC of the method, path and body: a repeat with another body is refused.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField(encoder=DjangoJSONEncoder, null=True)
+    headers = models.JSONField(default=dict)
+    trace_id = models.CharField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["step_name", "key"], name="workflow_idempotent_one_per_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.step_name} {self.key}"

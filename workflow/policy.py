@@ -27,6 +27,17 @@ class QueuePolicy:
             message_group_id=merged.get("message_group_id"),
         )
 
+    def message_group(self, data):
+        """The fifo group of an event's ``data`` (the ``message_group_id`` field), else None.
+
+        A fifo step whose event lacks the field orders those events as one group.
+        """
+        if self.type != "fifo":
+            return None
+        field = self.message_group_id
+        value = data.get(field) if field and isinstance(data, dict) else None
+        return "" if value is None else str(value)[:200]
+
     def retry_delay(self, attempt):
         """Seconds before retry number ``attempt`` (1-based): exponential, capped, jittered."""
         backoff = self.backoff

@@ -104,7 +104,24 @@ def _queue_policy(infrastructure):
             raise StepConfigError(f"infrastructure['queue']['{key}'] must be a number >= 0")
     if queue.get("type", "standard") not in ("standard", "fifo"):
         raise StepConfigError("infrastructure['queue']['type'] is 'standard' or 'fifo'")
+    if not isinstance(queue.get("message_group_id", ""), str):
+        raise StepConfigError("infrastructure['queue']['message_group_id'] names a data field")
+    _check_backoff(queue.get("backoff", {}))
     return queue
+
+
+BACKOFF_KEYS = {"initial", "factor", "max", "jitter"}
+
+
+def _check_backoff(backoff):
+    if not isinstance(backoff, dict) or set(backoff) - BACKOFF_KEYS:
+        raise StepConfigError(
+            "infrastructure['queue']['backoff'] is a dict with keys from "
+            f"{sorted(BACKOFF_KEYS)}, e.g. {{'initial': 1, 'factor': 2, 'max': 300}}"
+        )
+    for key in ("initial", "factor", "max"):
+        if key in backoff and (not isinstance(backoff[key], int | float) or backoff[key] < 0):
+            raise StepConfigError(f"infrastructure['queue']['backoff']['{key}'] must be >= 0")
 
 
 @dataclass(kw_only=True)

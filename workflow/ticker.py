@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from croniter import croniter
 from django.db import IntegrityError, close_old_connections, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import bus
@@ -45,13 +45,22 @@ def fire_cron(step, slot):
                 trace_id=new_trace_id(),
                 cron_slot=slot,
                 due_at=slot,
-                enqueued_at=now,
                 created_at=now,
             )
-            transaction.on_commit(lambda: bus.enqueue([delivery.pk]), robust=True)
+            transaction.on_commit(lambda: bus.wake([delivery.pk]), robust=True)
     except IntegrityError:
         return False
     return True
+
+
+# A fifo delivery waiting behind an earlier one of its group is not swept: the earlier
+# one wakes it when done.
+ahead = Delivery.objects.filter(
+    step_name=OuterRef("step_name"),
+    message_group=OuterRef("message_group"),
+    pk__lt=OuterRef("pk"),
+    status__in=[Delivery.Status.PENDING, Delivery.Status.RUNNING],
+)
 
 
 def sweep(now=None):
@@ -59,12 +68,12 @@ def sweep(now=None):
     now = now or timezone.now()
     stale = now - timedelta(seconds=workflow_settings.REENQUEUE_AFTER)
     unwoken = claimable(now) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
-    if not Delivery.objects.filter(unwoken).exists():
+    due = Delivery.objects.filter(unwoken).filter(Q(message_group__isnull=True) | ~Exists(ahead))
+    if not due.exists():
         return 0
     with transaction.atomic():
         ids = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(unwoken)
+            due.select_for_update(skip_locked=True)
             .order_by("due_at")
             .values_list("pk", flat=True)[:SWEEP_BATCH]
         )

@@ -65,7 +65,7 @@ def test_emit_records_one_event_and_a_delivery_per_subscriber(steps):
         assert delivery.status == Delivery.Status.PENDING
         assert delivery.attempts == 0
         assert before <= delivery.due_at <= timezone.now()
-        assert delivery.enqueued_at is not None
+        assert delivery.enqueued_at is None  # no job carries it until the commit sends one
 
 
 @pytest.mark.django_db
@@ -138,6 +138,20 @@ def test_committed_emit_sends_one_job_per_delivery_only_after_commit(steps):
     ids = sorted(Delivery.objects.filter(event=event).values_list("pk", flat=True))
     assert len(ids) == 2
     assert woken_ids() == ids
+    assert all(d.enqueued_at is not None for d in Delivery.objects.all()), "sent: marked carried"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_claimed_before_its_job_is_marked_stays_unmarked(steps, monkeypatch):
+    """wake() marks only deliveries still waiting for their first run, so a fast failure
+    (pending again, due after its backoff) is not hidden from the sweeper."""
+    subscribe(steps, "A", "t")
+    event = bus.emit("t", {})
+    delivery = Delivery.objects.get(event=event)
+    Delivery.objects.filter(pk=delivery.pk).update(attempts=1, enqueued_at=None)
+    monkeypatch.setattr(bus, "enqueue", lambda ids: ids)
+    assert bus.wake([delivery.pk]) == [delivery.pk]
+    assert Delivery.objects.get(pk=delivery.pk).enqueued_at is None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -174,7 +188,9 @@ def test_broker_failure_leaves_deliveries_to_the_sweeper(steps, emitted, monkeyp
 
 
 @pytest.mark.django_db
-def test_step_delay_seconds_delays_only_that_steps_delivery(steps):
+def test_step_delay_seconds_delays_only_that_steps_delivery(
+    steps, django_capture_on_commit_callbacks
+):
     """A subscriber's queue delay_seconds makes its delivery due later; others are due now."""
     steps.add(
         EventStep(
@@ -186,7 +202,8 @@ def test_step_delay_seconds_delays_only_that_steps_delivery(steps):
     )
     subscribe(steps, "Now", "t")
     before = timezone.now()
-    bus.emit("t", {})
+    with django_capture_on_commit_callbacks(execute=True):
+        bus.emit("t", {})
     later = Delivery.objects.get(step_name="Later")
     now = Delivery.objects.get(step_name="Now")
     assert later.due_at >= before + timedelta(seconds=30) and later.enqueued_at is None

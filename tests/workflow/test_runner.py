@@ -224,6 +224,25 @@ def test_a_running_delivery_past_its_claim_is_claimed_again(steps):
     assert len(handler.calls) == 1
 
 
+def test_a_presumed_dead_last_attempt_makes_the_delivery_dead_not_run_again(steps):
+    """A run presumed dead counts as an attempt: after max_retries + 1 of them the
+    delivery is dead (a handler that kills its worker is not retried for ever)."""
+    handler = add_step(steps, infrastructure={"queue": {"max_retries": 1}})
+    delivery_id = emit_one()
+    for worker in ("w1", "w2"):
+        assert deliveries.claim(delivery_id, worker) is not None
+        Delivery.objects.filter(pk=delivery_id).update(
+            claimed_until=timezone.now() - timedelta(seconds=1)
+        )
+    assert run_delivery(delivery_id, "w3") is None
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert (delivery.status, delivery.attempts) == (Status.DEAD, 2)
+    assert "Presumed dead" in delivery.last_error and "attempt 2" in delivery.last_error
+    assert delivery.claim_token is None
+    assert sorted(Run.objects.values_list("status", flat=True)) == [Run.Status.INTERRUPTED] * 2
+    assert handler.calls == []
+
+
 def test_release_hands_a_delivery_back_and_its_old_claim_cannot_complete(steps):
     """release() makes a running delivery pending again; complete() with the old claim fails."""
     add_step(steps)

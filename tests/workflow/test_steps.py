@@ -217,6 +217,45 @@ def test_negative_or_non_numeric_queue_numbers_are_refused(key, value):
     assert f"infrastructure['queue']['{key}'] must be a number >= 0" in str(info.value)
 
 
+def test_a_full_backoff_is_accepted():
+    """A backoff with initial, factor, max and jitter is kept as given."""
+    backoff = {"initial": 0.5, "factor": 3, "max": 60, "jitter": False}
+    assert event(infrastructure={"queue": {"backoff": backoff}}).queue["backoff"] == backoff
+
+
+@pytest.mark.parametrize("backoff", [5, [1, 2], {"initial": 1, "maximum": 30}])
+def test_a_backoff_that_is_not_a_dict_of_known_keys_is_refused(backoff):
+    """A backoff that is not a dict, or has an unknown key, is refused with an example."""
+    with pytest.raises(StepConfigError) as info:
+        event(infrastructure={"queue": {"backoff": backoff}})
+    message = str(info.value)
+    assert "infrastructure['queue']['backoff'] is a dict with keys from" in message
+    assert "['factor', 'initial', 'jitter', 'max']" in message
+    assert "{'initial': 1, 'factor': 2, 'max': 300}" in message
+
+
+@pytest.mark.parametrize("key", ["initial", "factor", "max"])
+@pytest.mark.parametrize("value", [-1, "3", None])
+def test_negative_or_non_numeric_backoff_numbers_are_refused(key, value):
+    """backoff initial, factor and max must be numbers >= 0."""
+    with pytest.raises(StepConfigError) as info:
+        event(infrastructure={"queue": {"backoff": {key: value}}})
+    assert f"infrastructure['queue']['backoff']['{key}'] must be >= 0" in str(info.value)
+
+
+def test_a_fifo_queue_with_a_message_group_field_is_accepted():
+    """A fifo queue names the data field that groups its messages."""
+    queue = {"type": "fifo", "message_group_id": "userId"}
+    assert event(infrastructure={"queue": queue}).queue == queue
+
+
+@pytest.mark.parametrize("value", [1, ["userId"]])
+def test_a_message_group_id_that_is_not_a_string_is_refused(value):
+    """message_group_id names a data field, so it must be a string."""
+    with pytest.raises(StepConfigError, match=r"\['message_group_id'\] names a data field"):
+        event(infrastructure={"queue": {"type": "fifo", "message_group_id": value}})
+
+
 def test_step_config_error_is_a_value_error():
     """StepConfigError is a ValueError, so callers catching ValueError see it."""
     with pytest.raises(ValueError):

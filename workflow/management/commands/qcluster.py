@@ -17,6 +17,7 @@ from django_q.management.commands.qcluster import Command as QClusterCommand
 
 from workflow.conf import workflow_settings
 from workflow.memory import return_large_blocks
+from workflow.supervisor import Supervisor
 from workflow.ticker import Ticker
 
 PARENT_ENV = "WORKFLOW_PARENT_PID"
@@ -32,20 +33,27 @@ class Command(QClusterCommand):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
         from django_q.cluster import Cluster  # reads Q_CLUSTER_NAME on import
 
-        self.cluster = Cluster()
         self.stopping = threading.Event()
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
-        self.cluster.start()
+        self.supervisor = Supervisor(Cluster, on_start=self.handle_signals)
+        self.cluster = self.supervisor.start()
         if options.get("run_once"):
             self.cluster.stop()
             return
         ticker = Ticker().start()
         self.watch_parent()
         while not self.stopping.is_set() and self.cluster.sentinel.is_alive():
+            lost = self.supervisor.lost_members()
+            if lost and not self.stopping.is_set():
+                self.supervisor.restart(lost)
+                self.cluster = self.supervisor.cluster
             self.stopping.wait(0.2)
         ticker.stop()
         self.stop_cluster()
+
+    def handle_signals(self):
+        """Ours, not django-q2's (Cluster() sets its own): stop through stop_cluster()."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
 
     def request_stop(self, signum, frame):
         self.stopping.set()

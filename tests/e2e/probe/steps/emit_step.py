@@ -1,0 +1,27 @@
+from rest_framework import serializers
+
+from workflow.steps import ApiStep
+
+TOPICS = ["probe.flaky", "probe.fragile", "probe.slow", "probe.count", "probe.fifo"]
+
+
+class EmitSerializer(serializers.Serializer):
+    topic = serializers.ChoiceField(choices=TOPICS)
+    items = serializers.ListField(child=serializers.DictField(), max_length=1000)
+
+
+config = ApiStep(
+    name="ProbeEmit",
+    description="Emits each item on a probe topic, in order, in one transaction",
+    method="POST",
+    path="/probe/emit",
+    flows=["probe"],
+    emits=TOPICS,
+    body_schema=EmitSerializer,
+)
+
+
+def handler(request, ctx):
+    for item in request.body["items"]:
+        ctx.emit(request.body["topic"], item)
+    return {"status": 202, "body": {"emitted": len(request.body["items"]), "trace": ctx.trace_id}}
