@@ -32,8 +32,8 @@ def probe_env(tmp_path, **extra):
     return {"DJANGO_SETTINGS_MODULE": "tests.e2e.settings", "PROBE_DIR": str(tmp_path), **extra}
 
 
-def emit(stack, topic, items):
-    response = stack.post("/probe/emit", {"topic": topic, "items": items})
+def emit(stack, topic, items, **options):
+    response = stack.post("/probe/emit", {"topic": topic, "items": items, **options})
     assert response.status_code == 202, response.text
     return response.json()["trace"]
 
@@ -158,6 +158,15 @@ def test_fifo_deliveries_of_a_group_run_one_at_a_time_in_emit_order(probe):
         group_runs = [runs(probe, d["id"])[0] for d in found[(group == "b") :: 2]]
         for before, after in zip(group_runs, group_runs[1:], strict=False):
             assert before["finished"] <= after["started"], "two runs of one group overlapped"
+
+
+def test_delayed_emit_runs_after_its_delay_within_one_second(probe):
+    """emit(delay=1.5) is not run before 1.5 s, and runs less than 1 s after that."""
+    trace = emit(probe, "probe.count", [{"n": 1}], delay=1.5)
+    (delivery,) = wait_for(finished(probe, trace, "Counter", 1), 10, "delayed run", probe)
+    (created,) = probe.query("SELECT created_at FROM workflow_event WHERE trace_id = ?", (trace,))
+    started = runs(probe, delivery["id"])[0]["started"]
+    assert 1.5 <= seconds_between(created[0], started) < 2.5
 
 
 def test_fifty_parallel_updates_of_one_key_add_up_to_fifty(probe):

@@ -8,6 +8,7 @@ TOPICS = ["probe.flaky", "probe.fragile", "probe.slow", "probe.count", "probe.fi
 class EmitSerializer(serializers.Serializer):
     topic = serializers.ChoiceField(choices=TOPICS)
     items = serializers.ListField(child=serializers.DictField(), max_length=1000)
+    delay = serializers.FloatField(required=False, min_value=0)
 
 
 config = ApiStep(
@@ -23,5 +24,5 @@ config = ApiStep(
 
 def handler(request, ctx):
     for item in request.body["items"]:
-        ctx.emit(request.body["topic"], item)
+        ctx.emit(request.body["topic"], item, delay=request.body.get("delay"))
     return {"status": 202, "body": {"emitted": len(request.body["items"]), "trace": ctx.trace_id}}
