@@ -33,19 +33,6 @@ def emit(data, topic="msg", **options):
     return Delivery.objects.get(event=bus.emit(topic, data, **options))
 
 
-@pytest.fixture
-def enqueued(monkeypatch):
-    """The delivery ids passed to ``bus.enqueue`` (no job is sent)."""
-    ids = []
-
-    def enqueue(delivery_ids):
-        ids.extend(delivery_ids)
-        return list(delivery_ids)
-
-    monkeypatch.setattr(bus, "enqueue", enqueue)
-    return ids
-
-
 def test_a_fifo_delivery_waits_while_an_earlier_one_of_its_group_is_pending(steps):
     """The second delivery of a group is refused while the first is still pending."""
     add_fifo(steps)

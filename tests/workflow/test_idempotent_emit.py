@@ -23,19 +23,6 @@ def subscribe(steps, name, *topics):
 
 
 @pytest.fixture
-def enqueued(monkeypatch):
-    """The delivery ids passed to ``bus.enqueue`` (no job is sent)."""
-    ids = []
-
-    def enqueue(delivery_ids):
-        ids.extend(delivery_ids)
-        return list(delivery_ids)
-
-    monkeypatch.setattr(bus, "enqueue", enqueue)
-    return ids
-
-
-@pytest.fixture
 def emitter(steps):
     """A step that may emit 'order.placed', which two steps subscribe to."""
     step = steps.add(

@@ -25,19 +25,6 @@ def handler(input, ctx):
 
 
 @pytest.fixture
-def enqueued(monkeypatch):
-    """The delivery ids passed to ``bus.enqueue`` (no job is sent)."""
-    ids = []
-
-    def enqueue(delivery_ids):
-        ids.extend(delivery_ids)
-        return list(delivery_ids)
-
-    monkeypatch.setattr(bus, "enqueue", enqueue)
-    return ids
-
-
-@pytest.fixture
 def shop(steps):
     """Two steps, Ship and Bill, subscribed to 'order.placed'."""
     steps.add(EventStep(name="Ship", subscribes=["order.placed"]), handler)

@@ -1,0 +1,158 @@
+"""Retries, dead letters, replay, fifo, delays and atomic state, against runserver and
+its real django-q2 cluster (the probe app's steps; see tests/e2e/probing.py)."""
+
+import time
+import uuid
+
+import pytest
+
+from bench.stack import Stack
+from tests.e2e.probing import (
+    deliveries,
+    emit,
+    finished,
+    runs,
+    seconds_between,
+    state_values,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    """One runserver with the probe steps, shared by the tests that do not kill it."""
+    workdir = tmp_path_factory.mktemp("probe")
+    env = {"DJANGO_SETTINGS_MODULE": "tests.e2e.settings", "PROBE_DIR": str(workdir)}
+    with Stack(workdir, env=env, reload=False) as running:
+        yield running
+
+
+def test_handler_failing_twice_then_succeeding_retries_after_its_backoff(probe):
+    """Three attempts, two failed with their traceback, gaps of 0.5 s then 1.0 s."""
+    item = uuid.uuid4().hex
+    trace = emit(probe, "probe.flaky", [{"id": item, "fail_times": 2}])
+    (delivery,) = wait_for(finished(probe, trace, "Flaky", 1), 20, "Flaky finished", probe)
+    assert (delivery["status"], delivery["attempts"]) == ("succeeded", 3)
+    attempts = runs(probe, delivery["id"])
+    assert [(r["attempt"], r["status"]) for r in attempts] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "succeeded"),
+    ]
+    assert "failing on purpose, attempt 1" in attempts[0]["error"]
+    assert "Traceback" in attempts[0]["traceback"] and "RuntimeError" in attempts[0]["traceback"]
+    first_gap = seconds_between(attempts[0]["finished"], attempts[1]["started"])
+    second_gap = seconds_between(attempts[1]["finished"], attempts[2]["started"])
+    # backoff initial 0.5 s, factor 2, no jitter; due times are honoured within 1 s.
+    assert 0.5 <= first_gap < 1.5, first_gap
+    assert 1.0 <= second_gap < 2.0, second_gap
+    assert state_values(probe, "probe-done")[item] == 1
+
+
+def test_always_failing_delivery_goes_dead_and_replays_after_the_fault_is_fixed(probe):
+    """Dead after max_retries (2): 3 attempts; its writes and emits discarded, its logs
+    kept; `manage.py replay` runs it again, linked to the dead one, in the same trace."""
+    item = uuid.uuid4().hex
+    fault = probe.workdir / f"fault-{item}"
+    fault.touch()
+    counter_before = state_values(probe, "probe").get("counter", 0)
+    trace = emit(probe, "probe.fragile", [{"id": item}])
+    (dead,) = wait_for(finished(probe, trace, "Fragile", 1), 20, "Fragile dead", probe)
+    assert (dead["status"], dead["attempts"]) == ("dead", 3)
+    assert "ConnectionError: the fault is still there" in dead["error"]
+    assert [r["status"] for r in runs(probe, dead["id"])] == ["failed"] * 3
+    assert item not in state_values(probe, "probe-fragile"), "a failed attempt's write was kept"
+    assert probe.query(
+        "SELECT COUNT(*) FROM workflow_event WHERE topic = 'probe.count' AND trace_id = ?",
+        (trace,),
+    ) == [(0,)], "a failed attempt's emit was kept"
+    logs = "SELECT COUNT(*) FROM workflow_logentry WHERE trace_id = ? AND message = ?"
+    assert probe.query(logs, (trace, "Fragile attempt")) == [(3,)]
+
+    fault.unlink()
+    replayed = probe.manage("replay", str(dead["id"]))
+    assert f"delivery {dead['id']} (Fragile) replayed as delivery" in replayed.stdout
+    found = wait_for(finished(probe, trace, "Fragile", 2), 20, "replay finished", probe)
+    again = found[1]
+    assert again["status"] == "succeeded" and again["replay_of"] == dead["id"]
+    assert again["event"] == dead["event"]
+    assert state_values(probe, "probe-fragile")[item] == "written by an attempt"
+    assert probe.query(logs, (trace, "Fragile attempt")) == [(4,)]
+    wait_for(
+        lambda: state_values(probe, "probe").get("counter", 0) >= counter_before + 1,
+        10,
+        "the replay's emit delivered",
+        probe,
+    )
+
+
+def test_fifo_deliveries_of_a_group_run_one_at_a_time_in_emit_order(probe):
+    """20 events in two interleaved groups: each group's runs happen in emit order."""
+    run = uuid.uuid4().hex[:8]
+    items = [{"group": f"{run}-{'ab'[n % 2]}", "seq": n} for n in range(20)]
+    trace = emit(probe, "probe.fifo", items)
+    found = wait_for(finished(probe, trace, "Ordered", 20), 30, "fifo finished", probe)
+    assert all(d["status"] == "succeeded" for d in found)
+    seen = state_values(probe, "probe-fifo")
+    assert seen[f"{run}-a"] == list(range(0, 20, 2))
+    assert seen[f"{run}-b"] == list(range(1, 20, 2))
+    for group in ("a", "b"):
+        group_runs = [runs(probe, d["id"])[0] for d in found[(group == "b") :: 2]]
+        for before, after in zip(group_runs, group_runs[1:], strict=False):
+            assert before["finished"] <= after["started"], "two runs of one group overlapped"
+
+
+def test_delayed_emit_runs_after_its_delay_within_one_second(probe):
+    """emit(delay=1.5) is not run before 1.5 s, and runs less than 1 s after that."""
+    trace = emit(probe, "probe.count", [{"n": 1}], delay=1.5)
+    (delivery,) = wait_for(finished(probe, trace, "Counter", 1), 10, "delayed run", probe)
+    (created,) = probe.query("SELECT created_at FROM workflow_event WHERE trace_id = ?", (trace,))
+    started = runs(probe, delivery["id"])[0]["started"]
+    assert 1.5 <= seconds_between(created[0], started) < 2.5
+
+
+def test_fifty_parallel_updates_of_one_key_add_up_to_fifty(probe):
+    """50 deliveries racing on one counter through ctx.state.update lose no update."""
+    before = state_values(probe, "probe").get("counter", 0)
+    trace = emit(probe, "probe.count", [{"n": n} for n in range(50)])
+    found = wait_for(finished(probe, trace, "Counter", 50), 30, "counter finished", probe)
+    assert all(d["status"] == "succeeded" for d in found)
+    assert state_values(probe, "probe")["counter"] == before + 50
+
+
+def test_rolled_back_emit_is_never_delivered_and_a_committed_one_outlives_its_process(probe):
+    """An emit in a transaction that rolls back is not delivered; a process that dies
+    right after committing an emit, before sending its job, has it delivered anyway."""
+    script = (
+        "import os, sys\n"
+        "from django.db import transaction\n"
+        "from workflow import bus\n"
+        "try:\n"
+        "    with transaction.atomic():\n"
+        "        bus.emit('probe.count', {'rolled': 'back'}, trace_id=sys.argv[-2])\n"
+        "        raise RuntimeError('roll back')\n"
+        "except RuntimeError:\n"
+        "    pass\n"
+        "bus.enqueue = lambda ids: os._exit(3)  # die between the commit and the job\n"
+        "bus.emit('probe.count', {'committed': 'then died'}, trace_id=sys.argv[-1])\n"
+    )
+    rolled_back, committed = uuid.uuid4().hex, uuid.uuid4().hex
+    path = probe.workdir / "emit_and_die.py"
+    path.write_text(script)
+    shell = probe.manage(
+        "shell",
+        "-c",
+        f"import sys; sys.argv += {[rolled_back, committed]!r}; exec(open({str(path)!r}).read())",
+        check=False,
+    )
+    assert shell.returncode == 3, shell.stderr
+    (delivery,) = wait_for(
+        finished(probe, committed, "Counter", 1), 10, "the sweeper delivered it", probe
+    )
+    assert delivery["status"] == "succeeded"
+    time.sleep(1)
+    events = "SELECT COUNT(*) FROM workflow_event WHERE trace_id = ?"
+    assert probe.query(events, (rolled_back,)) == [(0,)]
+    assert deliveries(probe, rolled_back, "Counter") == []
