@@ -177,8 +177,17 @@ class Stack:
         self.stop()
 
     def query(self, sql, params=()):
-        """Rows from the stack's SQLite database, read beside the running server."""
-        path = self.env["DATABASE_URL"].removeprefix("sqlite:///")
+        """Rows from the stack's database (SQLite or PostgreSQL), read beside the server.
+
+        Write ``?`` placeholders and quote ``"group"``: the SQL works on both.
+        """
+        url = self.env["DATABASE_URL"]
+        if url.startswith(("postgres://", "postgresql://")):
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as conn:
+                return conn.execute(sql.replace("?", "%s"), params).fetchall()
+        path = url.removeprefix("sqlite:///")
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
             return conn.execute(sql, params).fetchall()

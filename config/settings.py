@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -139,7 +140,18 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# REDIS_URL (redis://host:6379/0) gives the workbench's live layer to every process
+# through channels-redis; without it, an in-memory layer (one process).
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # django-q2 reads Q_CLUSTER when it is imported, so it is plain data here. The delivery
 # table is the source of truth; a django-q2 job only wakes a worker for one delivery,
@@ -164,6 +176,16 @@ Q_CLUSTER = {
     "log_level": "WARNING",
     "label": "Task queue",
 }
+# WORKFLOW_BROKER: "orm" (the default database; nothing else to run) or "redis" (REDIS_URL).
+# Either way a job only wakes a worker: a job lost with Redis is found by the sweeper.
+WORKFLOW_BROKER = os.environ.get("WORKFLOW_BROKER", "orm")
+if WORKFLOW_BROKER == "redis":
+    if not REDIS_URL:
+        raise ImproperlyConfigured("WORKFLOW_BROKER=redis needs REDIS_URL (redis://host:6379/0)")
+    del Q_CLUSTER["orm"]
+    Q_CLUSTER["redis"] = REDIS_URL
+elif WORKFLOW_BROKER != "orm":
+    raise ImproperlyConfigured(f"WORKFLOW_BROKER is 'orm' or 'redis', not {WORKFLOW_BROKER!r}")
 
 WORKFLOW = {
     "EMBEDDED_WORKERS": env_flag("WORKFLOW_EMBEDDED_WORKERS", True),

@@ -1,0 +1,140 @@
+"""The same project on PostgreSQL, with the ORM broker and with django-q2's Redis broker,
+and two clusters sharing the work: only environment variables change.
+
+Uses this machine's PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), which
+`.ci/run` starts if they are down; each test gets a database of its own.
+"""
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+import pytest
+
+from bench.stack import Stack
+from tests.e2e.conftest import register, wait_active
+
+pytestmark = pytest.mark.e2e
+PG = "postgres://postgres@127.0.0.1:5432"
+REDIS_URL = "redis://127.0.0.1:6379/15"
+REGISTRATIONS = int(os.environ.get("E2E_REGISTRATIONS", 300))
+
+
+def reachable(port):
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+needs_postgres = pytest.mark.skipif(
+    not reachable(5432), reason="PostgreSQL is not running on 127.0.0.1:5432"
+)
+needs_redis = pytest.mark.skipif(
+    not reachable(6379), reason="Redis is not running on 127.0.0.1:6379"
+)
+
+
+def psql(sql):
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def database():
+    """A new PostgreSQL database, dropped after the test."""
+    name = f"workflow_e2e_{uuid.uuid4().hex[:10]}"
+    psql(f"CREATE DATABASE {name}")
+    yield f"{PG}/{name}"
+    psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def flush_redis():
+    subprocess.run(["redis-cli", "-n", "15", "FLUSHDB"], capture_output=True)
+    yield
+    subprocess.run(["redis-cli", "-n", "15", "FLUSHDB"], capture_output=True)
+
+
+def burst(stack, count, clients=8):
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(lambda n: register(stack, f"User {n}")["userId"], range(count)))
+
+
+def assert_each_delivery_ran_once(stack, users):
+    """Every user active with one notification; each delivery one succeeded run, none
+    failed or interrupted (nothing failed, so nothing ran twice)."""
+    for user_id in users:
+        wait_active(stack, user_id, timeout=120)
+    deadline = time.monotonic() + 60
+    while stack.query("SELECT COUNT(*) FROM workflow_delivery WHERE status != 'succeeded'")[0][0]:
+        assert time.monotonic() < deadline, "deliveries still unfinished"
+        time.sleep(0.2)
+    per_step = dict(
+        stack.query("SELECT step_name, COUNT(*) FROM workflow_delivery GROUP BY step_name")
+    )
+    expected = len(users)
+    assert per_step == {
+        "SendWelcomeEmail": expected,
+        "SetupUserAccount": expected,
+        "LogNotification": expected,
+    }
+    runs = dict(
+        stack.query(
+            "SELECT status, COUNT(*) FROM workflow_run "
+            "WHERE delivery_id IS NOT NULL GROUP BY status"
+        )
+    )
+    assert runs == {"succeeded": 3 * expected}, runs
+    counts = stack.query(
+        "SELECT COUNT(*) FROM workflow_stateentry WHERE \"group\" = 'notification-counts' "
+        "AND (value->>'count')::int = 1"
+    )
+    assert counts == [(expected,)]
+
+
+@needs_postgres
+@pytest.mark.parametrize(
+    "broker",
+    ["orm", pytest.param("redis", marks=needs_redis)],
+)
+def test_registration_flow_on_postgres(broker, database, flush_redis, tmp_path):
+    """POST then status: active with both flags on PostgreSQL with either broker; a burst
+    of 100 runs every delivery exactly once."""
+    env = {"WORKFLOW_BROKER": broker, "REDIS_URL": REDIS_URL}
+    with Stack(tmp_path, env=env, database_url=database, reload=False) as stack:
+        user = register(stack)
+        wait_active(stack, user["userId"], timeout=5)
+        users = [user["userId"], *burst(stack, 99)]
+        assert_each_delivery_ran_once(stack, users)
+
+
+@needs_postgres
+def test_two_clusters_share_the_registrations_and_run_each_delivery_once(database, tmp_path):
+    """runserver's cluster and a second qcluster on one PostgreSQL database: a burst of
+    registrations (E2E_REGISTRATIONS, 300 by default; issue 5 asks for 1,000, which
+    takes about 4 minutes here until PostgreSQL connections are pooled), every user
+    active, every delivery run exactly once."""
+    with Stack(tmp_path, database_url=database, reload=False) as stack:
+        second = stack.spawn("qcluster", log_name="qcluster2.log")
+        try:
+            started = time.monotonic()
+            users = burst(stack, REGISTRATIONS)
+            assert_each_delivery_ran_once(stack, users)
+            print(f"{REGISTRATIONS} registrations, 2 clusters: {time.monotonic() - started:.1f} s")
+            theirs = {p.pid for p in psutil.Process(second.pid).children(recursive=True)}
+            workers = stack.query(
+                "SELECT DISTINCT split_part(worker, '/', 1) FROM workflow_run "
+                "WHERE delivery_id IS NOT NULL"
+            )
+        finally:
+            second.terminate()
+            second.wait(timeout=15)
+        pids = {int(worker.split(":")[1]) for (worker,) in workers}
+        assert pids & theirs and pids - theirs, "both clusters ran handlers"
