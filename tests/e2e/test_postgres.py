@@ -138,3 +138,23 @@ def test_two_clusters_share_the_registrations_and_run_each_delivery_once(databas
             second.wait(timeout=15)
         pids = {int(worker.split(":")[1]) for (worker,) in workers}
         assert pids & theirs and pids - theirs, "both clusters ran handlers"
+
+
+@needs_postgres
+@needs_redis
+def test_with_the_redis_broker_a_job_lost_with_its_worker_is_still_delivered(
+    database, flush_redis, tmp_path
+):
+    """Jobs popped from Redis and never run (as when the worker that took them dies) do
+    not lose the registration: the sweeper wakes its deliveries again."""
+    env = {"WORKFLOW_BROKER": "redis", "REDIS_URL": REDIS_URL, "WORKFLOW_EMBEDDED_WORKERS": "0"}
+    with Stack(tmp_path, env=env, database_url=database, reload=False) as stack:
+        user = register(stack)
+        jobs = subprocess.run(["redis-cli", "-n", "15", "FLUSHDB"], capture_output=True)
+        assert jobs.returncode == 0  # the two wake-up jobs are gone, as with a dead worker
+        cluster = stack.spawn("qcluster", log_name="qcluster.log")
+        try:
+            wait_active(stack, user["userId"], timeout=30)
+        finally:
+            cluster.terminate()
+            cluster.wait(timeout=15)
