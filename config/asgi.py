@@ -7,6 +7,19 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up)
+from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import path  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from workflow.consumers import LogTailConsumer  # noqa: E402
+
+websockets = URLRouter([path("workbench/ws/logs/", LogTailConsumer.as_asgi())])
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # The admin's session and login; origins must be in ALLOWED_HOSTS.
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(websockets)),
+    }
+)
