@@ -2,9 +2,9 @@
 websocket consumer in this (other) process receives it through channels-redis."""
 
 import socket
-import subprocess
 
 import pytest
+import redis
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
@@ -27,7 +27,7 @@ def redis_up():
 def test_a_log_line_written_by_a_worker_reaches_a_websocket_in_another_process(settings, tmp_path):
     """Register through runserver (its own processes); the consumer here gets the
     welcome email step's log line, written in a worker process, from Redis."""
-    subprocess.run(["redis-cli", "-n", "14", "FLUSHDB"], capture_output=True)
+    redis.Redis.from_url(REDIS_URL).flushdb()
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

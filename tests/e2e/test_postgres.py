@@ -7,13 +7,14 @@ Uses this machine's PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), whic
 
 import os
 import socket
-import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
+import psycopg
 import pytest
+import redis
 
 from bench.stack import Stack
 from tests.e2e.conftest import register, wait_active
@@ -38,28 +39,32 @@ needs_redis = pytest.mark.skipif(
 )
 
 
-def psql(sql):
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql],
-        check=True,
-        capture_output=True,
-    )
+def run_sql(sql):
+    """Run ``sql`` on the server's ``postgres`` database (CREATE/DROP DATABASE)."""
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
 
 
 @pytest.fixture
 def database():
     """A new PostgreSQL database, dropped after the test."""
     name = f"workflow_e2e_{uuid.uuid4().hex[:10]}"
-    psql(f"CREATE DATABASE {name}")
+    run_sql(f"CREATE DATABASE {name}")
     yield f"{PG}/{name}"
-    psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    run_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def flush(url):
+    redis.Redis.from_url(url).flushdb()
 
 
 @pytest.fixture
 def flush_redis():
-    subprocess.run(["redis-cli", "-n", "15", "FLUSHDB"], capture_output=True)
+    if reachable(6379):
+        flush(REDIS_URL)
     yield
-    subprocess.run(["redis-cli", "-n", "15", "FLUSHDB"], capture_output=True)
+    if reachable(6379):
+        flush(REDIS_URL)
 
 
 def burst(stack, count, clients=8):
@@ -150,8 +155,7 @@ def test_with_the_redis_broker_a_job_lost_with_its_worker_is_still_delivered(
     env = {"WORKFLOW_BROKER": "redis", "REDIS_URL": REDIS_URL, "WORKFLOW_EMBEDDED_WORKERS": "0"}
     with Stack(tmp_path, env=env, database_url=database, reload=False) as stack:
         user = register(stack)
-        jobs = subprocess.run(["redis-cli", "-n", "15", "FLUSHDB"], capture_output=True)
-        assert jobs.returncode == 0  # the two wake-up jobs are gone, as with a dead worker
+        flush(REDIS_URL)  # the two wake-up jobs are gone, as with a worker that died
         cluster = stack.spawn("qcluster", log_name="qcluster.log")
         try:
             wait_active(stack, user["userId"], timeout=30)
