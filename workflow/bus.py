@@ -17,7 +17,7 @@ from django_q.tasks import async_task
 
 from . import signals
 from .jsonutil import json_copy
-from .models import Delivery, Event, new_trace_id
+from .models import Delivery, Event, Trace, new_trace_id
 from .policy import QueuePolicy
 from .registry import registry
 
@@ -41,10 +41,13 @@ def emit(topic, data, *, trace_id=None, emitted_by="", delay=None, idempotency_k
         if not idempotency_key or len(idempotency_key) > 200:
             raise ValueError("an idempotency_key must be 1 to 200 characters")
     now = timezone.now()
+    new_trace = not trace_id
     trace_id = trace_id or new_trace_id()
     fields = {"topic": topic, "data": data, "trace_id": trace_id, "emitted_by": emitted_by}
     with transaction.atomic():
         event, created = _record(fields, idempotency_key, now)
+        if created and new_trace:
+            Trace.objects.create(trace_id=trace_id, entry_step=emitted_by, started_at=now)
         if not created:
             return event
         deliveries = Delivery.objects.bulk_create(

@@ -192,3 +192,21 @@ class IdempotentResponse(models.Model):
 
     def __str__(self):
         return f"{self.step_name} {self.key}"
+
+
+class Trace(models.Model):
+    """Where a trace began: an API call, a cron slot, or an emit from outside any step.
+
+    The workbench lists recent traces from this table (one indexed row per trace);
+    their runs, events and logs share the ``trace_id``.
+    """
+
+    trace_id = models.CharField(max_length=32, unique=True)
+    entry_step = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self):
+        return f"{self.entry_step or 'emit'} {self.trace_id}"

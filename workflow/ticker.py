@@ -22,7 +22,7 @@ from django.utils import timezone
 from . import bus
 from .conf import workflow_settings
 from .deliveries import claimable
-from .models import Delivery, new_trace_id
+from .models import Delivery, Trace, new_trace_id
 from .registry import registry
 
 logger = logging.getLogger("workflow")
@@ -47,6 +47,7 @@ def fire_cron(step, slot):
                 due_at=slot,
                 created_at=now,
             )
+            Trace.objects.create(trace_id=delivery.trace_id, entry_step=step.name, started_at=slot)
             transaction.on_commit(lambda: bus.wake([delivery.pk]), robust=True)
     except IntegrityError:
         return False

@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from . import idempotency, signals
 from .conf import workflow_settings
 from .context import Context
-from .models import Run, new_trace_id
+from .models import Run, Trace, new_trace_id
 from .parsers import JSONParser
 from .schemas import bind, validate
 
@@ -125,7 +125,9 @@ def run_api_step(step, api_request, claim=None):
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     run.finished_at = timezone.now()
-    run.save()
+    with transaction.atomic():
+        run.save()
+        Trace.objects.create(trace_id=trace_id, entry_step=step.name, started_at=run.started_at)
     ctx.logger.run = run
     ctx.logger.flush()
     signals.send(signals.run_finished, sender=Run, run=run)
