@@ -4,6 +4,7 @@ workflow.E001  duplicate step name
 workflow.E002  handler missing or with the wrong signature
 workflow.E003  step module that cannot be loaded, or has no config
 workflow.E004  two API steps on the same method and path
+workflow.E005  a middleware setting (API_MIDDLEWARE, FLOW_MIDDLEWARE) that cannot work
 workflow.W001  a step subscribes to a topic no step emits
 workflow.W002  a step emits a topic no step subscribes to
 workflow.W003  a flow name used by one step only
@@ -13,7 +14,9 @@ import re
 from collections import defaultdict
 
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
+from . import middleware
 from .registry import WILDCARD, registry
 
 
@@ -23,7 +26,17 @@ def check_steps(app_configs=None, **kwargs):
     messages += check_topics(registry)
     messages += check_paths(registry)
     messages += check_flows(registry)
+    messages += check_middleware_settings()
     return messages
+
+
+def check_middleware_settings():
+    try:
+        middleware.check_settings()
+    except ImproperlyConfigured as exc:
+        hint = "list dotted paths to functions `def mw(request, ctx, next): ... return next()`"
+        return [checks.Error(str(exc), hint=hint, obj="settings.WORKFLOW", id="workflow.E005")]
+    return []
 
 
 def check_topics(reg):

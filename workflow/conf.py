@@ -33,6 +33,10 @@ DEFAULTS = {
     # API steps: a response stored for an Idempotency-Key is replayed for this many
     # seconds; an older one is ignored and replaced on the key's next use.
     "IDEMPOTENCY_TTL": 24 * 3600,
+    # API steps: middleware for every API step, then for the steps of a flow, as dotted
+    # paths to `(request, ctx, next)` functions; they run before the step's own.
+    "API_MIDDLEWARE": (),
+    "FLOW_MIDDLEWARE": {},
     # Log field names containing one of these (case-insensitive) are redacted.
     "REDACT_KEYS": (
         "password",

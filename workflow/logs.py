@@ -5,9 +5,12 @@
 
 Each line goes to Python logging (logger ``workflow.steps``) at once and is stored as
 a ``LogEntry``. A line written inside a database transaction is stored after it ends,
-whether it commits or not: the logs of a failed attempt are kept.
+whether it commits or not: the logs of a failed attempt are kept. A line written by
+async code (an ``async def`` handler) is printed at once and stored when the handler
+returns, since async code may not use the database directly.
 """
 
+import asyncio
 import json
 import logging
 
@@ -51,6 +54,15 @@ class _Encoder(DjangoJSONEncoder):
 
 def jsonable(fields):
     return json.loads(json.dumps(fields, cls=_Encoder))
+
+
+def in_event_loop():
+    """True in async code, where the database may not be used directly."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class StepLogger:
@@ -99,12 +111,12 @@ class StepLogger:
                 run=self.run,
             )
         )
-        if not connection.in_atomic_block:
+        if not in_event_loop() and not connection.in_atomic_block:
             self.flush()
 
     def flush(self):
-        """Store the lines held back while a transaction was open."""
-        if not self._pending or connection.in_atomic_block:
+        """Store the lines held back while a transaction was open (or by async code)."""
+        if not self._pending or in_event_loop() or connection.in_atomic_block:
             return
         pending, self._pending = self._pending, []
         for entry in pending:

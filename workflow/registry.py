@@ -74,8 +74,6 @@ def handler_problem(config, handler, file):
         return f"{file} declares a {config.type} step but no handler; add `{expected}:`"
     if not callable(handler):
         return f"{file}: handler is not a function; write `{expected}:`"
-    if inspect.iscoroutinefunction(handler):
-        return f"{file}: handler is async; handlers are plain functions: `{expected}:`"
     try:
         inspect.signature(handler).bind(*config.handler_params)
     except TypeError:
@@ -137,7 +135,7 @@ class Registry:
         problem = handler_problem(config, handler, file or config.name)
         if problem:
             self.problems.append(
-                Problem("workflow.E002", problem, "handlers are plain functions", file)
+                Problem("workflow.E002", problem, "handlers are functions (def or async def)", file)
             )
             return None
         if config.name in self.steps:

@@ -4,6 +4,7 @@ handler, and record the outcome.
 An attempt is all or nothing: the handler runs outside any transaction with its
 state writes and emits held in its context; they are written in the transaction
 that marks the delivery succeeded, or dropped if it fails. Its log lines are kept.
+An ``async def`` handler is run to completion here, in this thread (see ``aio``).
 """
 
 import json
@@ -14,6 +15,7 @@ from django.db import close_old_connections
 from rest_framework.exceptions import ValidationError
 
 from . import deliveries, signals
+from .aio import call_handler
 from .context import Context
 from .logs import StepLogger
 from .models import Run
@@ -80,7 +82,7 @@ def _attempt(delivery, run):
         if step is None:
             raise LookupError(f"no step named {delivery.step_name!r} is registered")
         ctx = Context(step, delivery.trace_id, held=True, logger=log)
-        step.handler(*handler_args(step, delivery), ctx)
+        call_handler(step.handler, handler_args(step, delivery), ctx)  # sync or async def
         deliveries.complete(delivery, run, ctx.commit)
         return Run.Status.SUCCEEDED
     except deliveries.ClaimLost as exc:

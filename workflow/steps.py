@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 from croniter import croniter
 from rest_framework import serializers
 
+from .middleware import classes_problem, middleware_problem
+
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 QUEUE_KEYS = {
     "type",
@@ -21,6 +23,11 @@ QUEUE_KEYS = {
     "delay_seconds",
     "message_group_id",
     "backoff",
+}
+POLICY_EXAMPLES = {
+    "permission_classes": "IsAuthenticated",
+    "authentication_classes": "SessionAuthentication",
+    "throttle_classes": "AnonRateThrottle",
 }
 PATH_SEGMENT = re.compile(r"^(:[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9._~\-]*)$")
 
@@ -171,6 +178,11 @@ class ApiStep(Step):
     body_schema: Any = None
     response_schema: dict = field(default_factory=dict)
     query_params: Any = None
+    middleware: list = field(default_factory=list)
+    # DRF's own policies; None keeps the project's REST_FRAMEWORK defaults.
+    permission_classes: Any = None
+    authentication_classes: Any = None
+    throttle_classes: Any = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -197,6 +209,18 @@ class ApiStep(Step):
             int(status): _serializer(schema, f"response_schema[{status}]")
             for status, schema in self.response_schema.items()
         }
+        self._check_policies()
+
+    def _check_policies(self):
+        if isinstance(self.middleware, str) or not isinstance(self.middleware, list | tuple):
+            raise StepConfigError("middleware must be a list, e.g. middleware=[require_api_key]")
+        for fn in self.middleware:
+            if problem := middleware_problem(fn):
+                raise StepConfigError(problem)
+        self.middleware = tuple(self.middleware)
+        for name, example in POLICY_EXAMPLES.items():
+            if problem := classes_problem(getattr(self, name), name, example):
+                raise StepConfigError(problem)
 
     @property
     def path_params(self):

@@ -8,6 +8,11 @@ writes commit together or not at all. Events it emits are sent to the workers on
 after that commit, and its log lines are stored either way. A request with an
 ``Idempotency-Key`` header runs its step once; repeats get the stored response (see
 ``idempotency``).
+
+A step's ``permission_classes``, ``authentication_classes`` and ``throttle_classes``
+replace DRF's defaults for its method, checked before the body is read (401/403/429);
+its middleware (``middleware``) wraps the handler, inside the transaction. Handlers
+and middleware may be ``async def`` (see ``aio``).
 """
 
 import logging
@@ -24,9 +29,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import idempotency, signals
+from .aio import Chain
 from .conf import workflow_settings
 from .context import Context
+from .middleware import chain_for
 from .models import Run, Trace, new_trace_id
+from .openapi import StepAutoSchema
 from .parsers import JSONParser
 from .schemas import bind, validate
 
@@ -63,6 +71,26 @@ class StepView(APIView):
     steps = {}  # method -> RegisteredStep, set by as_view()
     # A bad body is a 400, whatever the project's DRF settings say (see parsers).
     parser_classes = [JSONParser]
+    schema = StepAutoSchema()  # OpenAPI from the steps' configs (drf-spectacular)
+
+    def step_for(self, method):
+        """The step serving ``method`` (HEAD is served by the GET step), or None."""
+        return self.steps.get(method) or (self.steps.get("GET") if method == "HEAD" else None)
+
+    def _policy(self, name):
+        """The current method's step's DRF policy classes, else the view's defaults."""
+        step = self.step_for(self.request.method)
+        classes = getattr(step.config, name, None) if step else None
+        return getattr(self, name) if classes is None else classes
+
+    def get_permissions(self):
+        return [permission() for permission in self._policy("permission_classes")]
+
+    def get_authenticators(self):
+        return [auth() for auth in self._policy("authentication_classes")]
+
+    def get_throttles(self):
+        return [throttle() for throttle in self._policy("throttle_classes")]
 
     def check_body_size(self, request):
         limit = workflow_settings.MAX_BODY_SIZE
@@ -71,7 +99,7 @@ class StepView(APIView):
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
 
     def serve(self, request, **path_params):
-        step = self.steps[request.method]
+        step = self.step_for(request.method)
         if any("\x00" in value for value in path_params.values()):
             raise exceptions.NotFound()  # no such resource; PostgreSQL refuses NUL in text
         self.check_body_size(request)
@@ -98,7 +126,8 @@ class StepView(APIView):
 
 
 def run_api_step(step, api_request, claim=None):
-    """Call the handler in a transaction; record the run; turn the result into a response.
+    """Call the middleware and handler in a transaction; record the run; turn the result
+    into a response.
 
     With a ``claim`` (an idempotency key), the response is stored in that transaction.
     """
@@ -107,7 +136,8 @@ def run_api_step(step, api_request, claim=None):
     run = Run(step_name=step.name, trace_id=trace_id, started_at=timezone.now())
     try:
         with transaction.atomic():
-            result = step.handler(api_request, ctx)
+            links = [*chain_for(step.config), step.handler]
+            result = Chain(links, (api_request,), ctx)()
             response = to_response(step, result)
             if claim is not None:
                 claim.store(response, trace_id)  # KeyTaken: rolls this transaction back
