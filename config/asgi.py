@@ -10,11 +10,10 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.urls import path  # noqa: E402
 
-from workflow.consumers import LogTailConsumer  # noqa: E402
+from workbench.routing import websocket_urlpatterns  # noqa: E402
 
-websockets = URLRouter([path("workbench/ws/logs/", LogTailConsumer.as_asgi())])
+websockets = URLRouter(websocket_urlpatterns)
 
 application = ProtocolTypeRouter(
     {

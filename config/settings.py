@@ -47,7 +47,8 @@ INSTALLED_APPS = [
     # qcluster (django-q2's, plus the ticker) take precedence over the ones they extend.
     "workflow",
     "daphne",
-    "django.contrib.admin",
+    # The admin, with the workbench's pages in its site (workbench/sites.py).
+    "workbench.apps.WorkbenchAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_q",
     "channels",
+    "workbench",
     "users",
 ]
 

@@ -11,10 +11,7 @@ class WorkflowConfig(AppConfig):
 
         from . import checks  # noqa: F401  (registers the system checks)
         from .executor import stop_gracefully_on_sigterm
-        from .live import broadcast_log
         from .registry import registry
-        from .signals import log_written
 
         registry.autodiscover()
         post_spawn.connect(stop_gracefully_on_sigterm, dispatch_uid="workflow.sigterm")
-        log_written.connect(broadcast_log, dispatch_uid="workflow.live")

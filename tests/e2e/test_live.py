@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 
 from bench.stack import Stack
 from tests.e2e.conftest import register
-from workflow.consumers import LogTailConsumer
+from workbench.consumers import LiveConsumer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -39,12 +39,12 @@ def test_a_log_line_written_by_a_worker_reaches_a_websocket_in_another_process(s
 
         @async_to_sync
         async def tail():
-            client = WebsocketCommunicator(LogTailConsumer.as_asgi(), "/workbench/ws/logs/")
+            client = WebsocketCommunicator(LiveConsumer.as_asgi(), "/workbench/ws/")
             client.scope["user"] = staff
             assert (await client.connect())[0]
             user = await sync_register(stack)
             lines = []
-            while not any(line["step"] == "SendWelcomeEmail" for line in lines):
+            while not any(is_email_log(line) for line in lines):
                 lines.append(await client.receive_json_from(timeout=10))
             await client.disconnect()
             return user, lines
@@ -54,10 +54,14 @@ def test_a_log_line_written_by_a_worker_reaches_a_websocket_in_another_process(s
         (worker,) = stack.query(
             "SELECT worker FROM workflow_run WHERE step_name = 'SendWelcomeEmail'"
         )[0]
-    email = next(line for line in lines if line["step"] == "SendWelcomeEmail")
+    email = next(line for line in lines if is_email_log(line))
     assert email["message"] == "Sending welcome email"
     assert email["fields"]["userId"] == user["userId"]
     assert int(worker.split(":")[1].split("/")[0]) in cluster, "not written by a cluster worker"
+
+
+def is_email_log(message):
+    return message["kind"] == "log" and message["step"] == "SendWelcomeEmail"
 
 
 async def sync_register(stack):

@@ -8,7 +8,7 @@ from django_q.models import OrmQ
 
 from workflow import bus
 from workflow.conf import workflow_settings
-from workflow.models import Delivery
+from workflow.models import Delivery, Trace
 from workflow.steps import CronStep
 from workflow.ticker import Ticker, cron_slot, fire_cron, sweep
 
@@ -53,6 +53,10 @@ def test_fire_cron_creates_one_delivery_per_step_and_slot(steps):
     ]
     first = rows.first()
     assert (first.status, first.due_at, first.event_id) == (Status.PENDING, at(12, 5), None)
+    # Each slot begins a trace of its own (the workbench lists it), named for the step.
+    trace = Trace.objects.get(trace_id=first.trace_id)
+    assert (trace.entry_step, trace.started_at) == ("Every5", at(12, 5))
+    assert Trace.objects.count() == 3
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The live log tail: staff-only websockets, origin checked, lines relayed from the group."""
+"""The workbench websocket: staff only, origin checked, messages relayed from the group."""
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -7,36 +7,43 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, User
 
 from config.asgi import application
-from workflow import live
-from workflow.consumers import LogTailConsumer
+from workbench import live
+from workbench.consumers import LiveConsumer
 from workflow.models import LogEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def communicator(user):
-    connected = WebsocketCommunicator(LogTailConsumer.as_asgi(), "/workbench/ws/logs/")
+    connected = WebsocketCommunicator(LiveConsumer.as_asgi(), "/workbench/ws/")
     connected.scope["user"] = user
     return connected
 
 
 @async_to_sync
-async def connects(user):
+async def refusal(user):
+    """The close code the websocket of ``user`` gets at once, or None if it stays open."""
     client = communicator(user)
-    accepted, code = await client.connect()
-    await client.disconnect()
-    return accepted, code
+    accepted, _ = await client.connect()
+    assert accepted
+    if await client.receive_nothing(timeout=0.2):
+        await client.disconnect()
+        return None
+    closed = await client.receive_output()
+    return closed["code"] if closed["type"] == "websocket.close" else None
 
 
 def test_anonymous_and_non_staff_users_are_refused():
-    """Only active staff users get the live tail; others are closed with 4003."""
+    """Only active staff users get live messages; others are closed with 4003."""
     clerk = User.objects.create_user("clerk", password="x" * 12)
-    assert connects(AnonymousUser()) == (False, 4003)
-    assert connects(clerk) == (False, 4003)
+    staff = User.objects.create_user("staff", password="x" * 12, is_staff=True)
+    assert refusal(AnonymousUser()) == 4003
+    assert refusal(clerk) == 4003
+    assert refusal(staff) is None
 
 
-def test_a_staff_user_receives_each_line_sent_to_the_group():
-    """A line sent to workflow.logs reaches a connected staff websocket as JSON."""
+def test_a_staff_user_receives_each_message_sent_to_the_group():
+    """A message sent to the workbench group reaches a connected staff websocket as JSON."""
     staff = User.objects.create_user("staff", password="x" * 12, is_staff=True)
 
     @async_to_sync
@@ -45,12 +52,12 @@ def test_a_staff_user_receives_each_line_sent_to_the_group():
         accepted, _ = await client.connect()
         assert accepted
         layer = get_channel_layer()
-        await layer.group_send(live.GROUP, {"type": "log.line", "line": {"message": "hi"}})
+        await layer.group_send(live.GROUP, {"type": "live.message", "message": {"m": "hi"}})
         message = await client.receive_json_from(timeout=2)
         await client.disconnect()
         return message
 
-    assert receive() == {"message": "hi"}
+    assert receive() == {"m": "hi"}
 
 
 def test_a_websocket_from_another_origin_is_refused():
@@ -58,9 +65,7 @@ def test_a_websocket_from_another_origin_is_refused():
 
     @async_to_sync
     async def connect_from(origin):
-        client = WebsocketCommunicator(
-            application, "/workbench/ws/logs/", headers=[(b"origin", origin)]
-        )
+        client = WebsocketCommunicator(application, "/workbench/ws/", headers=[(b"origin", origin)])
         accepted, _ = await client.connect()
         await client.disconnect()
         return accepted
@@ -68,8 +73,8 @@ def test_a_websocket_from_another_origin_is_refused():
     assert connect_from(b"http://evil.example.com") is False
 
 
-def test_line_carries_the_stored_entry_with_its_redacted_fields():
-    """live.line() gives what the workbench shows: step, trace, level, message, fields."""
+def test_a_log_message_carries_the_stored_entry_with_its_redacted_fields():
+    """live.log_message() gives what the workbench shows: step, trace, level, message, fields."""
     entry = LogEntry.objects.create(
         level="info",
         message="Registering",
@@ -77,7 +82,7 @@ def test_line_carries_the_stored_entry_with_its_redacted_fields():
         trace_id="t" * 32,
         fields={"email": "a@example.com", "password": "[redacted]"},
     )
-    sent = live.line(entry)
-    assert sent["step"] == "RegisterUser" and sent["traceId"] == "t" * 32
+    sent = live.log_message(entry)
+    assert sent["kind"] == "log" and sent["step"] == "RegisterUser" and sent["traceId"] == "t" * 32
     assert sent["level"] == "info" and sent["message"] == "Registering"
     assert sent["fields"] == {"email": "a@example.com", "password": "[redacted]"}

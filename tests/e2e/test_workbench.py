@@ -1,0 +1,251 @@
+"""The workbench in a real browser: headless Chromium (Debian's) driven by Playwright,
+against `manage.py runserver` with its real workers, on the embedded default (SQLite,
+in-memory channel layer: live updates come through the web server's relay).
+
+Screenshots of each page are saved in test-artifacts/screenshots/ (not committed).
+"""
+
+import json
+import os
+import re
+import time
+
+import pytest
+
+from bench.stack import ROOT, Stack
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+PASSWORD = "workbench-pass-123"
+TUTORIAL_STEPS = [
+    "RegisterUser",
+    "SendWelcomeEmail",
+    "SetupUserAccount",
+    "LogNotification",
+    "GetUserStatus",
+]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+needs_chromium = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM} (apt install chromium)"
+)
+
+CREATE_USERS = """
+from django.contrib.auth.models import User
+User.objects.create_superuser("admin", "admin@example.com", {password!r})
+User.objects.create_user("clerk", "clerk@example.com", {password!r})
+"""
+
+
+@pytest.fixture(scope="module")
+def workbench(tmp_path_factory):
+    """runserver (no autoreload: other edits must not restart it) with a superuser
+    'admin' and a non-staff user 'clerk'."""
+    stack = Stack(tmp_path_factory.mktemp("workbench"), reload=False)
+    stack.manage("migrate", "--noinput", "-v0")
+    stack.manage("shell", "-c", CREATE_USERS.format(password=PASSWORD))
+    with stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield launched
+        launched.close()
+
+
+def logged_in(browser, stack, username="admin"):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{stack.base}/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_load_state()
+    return context, page
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def wait_live(page):
+    page.wait_for_selector("#wb-live[data-state=on]", timeout=10_000)
+
+
+def record_lit(page):
+    """Keep, in the page, the steps whose nodes pulsed and the topics whose edges lit."""
+    page.evaluate(
+        """() => {
+        window.lit = {nodes: [], edges: []};
+        new MutationObserver((changes) => changes.forEach((change) => {
+            const el = change.target;
+            if (el.classList.contains("wb-pulse")) window.lit.nodes.push(el.dataset.node);
+            if (el.classList.contains("wb-lit")) window.lit.edges.push(el.dataset.topics);
+        })).observe(document.getElementById("wb-graph"),
+            {subtree: true, attributes: true, attributeFilter: ["class"]});
+    }"""
+    )
+
+
+@needs_chromium
+def test_flows_page_draws_the_tutorial_flow(workbench, browser):
+    """Logged in as staff: the admin index links the workbench; Flows draws the five
+    tutorial steps, the three topic edges, and account.setup.completed as an emit with
+    no subscriber; clicking a node shows its config."""
+    context, page = logged_in(browser, workbench)
+    assert page.locator(".app-workbench a", has_text="Flows").count() == 1
+    shot(page, "01-admin-index")
+    page.click(".app-workbench a:text('Flows')")
+    page.wait_for_selector("#wb-graph")
+    assert page.locator("#wb-flow option:checked").inner_text() == "user-registration"
+    for step in TUTORIAL_STEPS:
+        assert page.locator(f'.wb-node[data-node="{step}"]').count() == 1, step
+    assert page.locator('.wb-node[data-node="RegisterUser"]').get_attribute("class").split()[1] == (
+        "wb-kind-api"
+    )
+    registered = page.locator('.wb-edge[data-topics="user.registered"]')
+    assert registered.count() == 2
+    assert sorted(registered.nth(i).get_attribute("data-target") for i in range(2)) == [
+        "SendWelcomeEmail",
+        "SetupUserAccount",
+    ]
+    sent = page.locator('.wb-edge[data-topics="email.sent"]')
+    assert (sent.get_attribute("data-source"), sent.get_attribute("data-target")) == (
+        "SendWelcomeEmail",
+        "LogNotification",
+    )
+    unheard = page.locator(".wb-node.wb-kind-topic.wb-fault")
+    assert unheard.locator(".wb-name").text_content() == "account.setup.completed"
+    assert "no subscriber" in unheard.text_content()
+    edge = page.locator('.wb-edge[data-topics="account.setup.completed"]')
+    assert edge.get_attribute("data-source") == "SetupUserAccount"
+    page.click('.wb-node[data-node="SendWelcomeEmail"]')
+    panel = page.locator("#wb-panel")
+    panel.wait_for(state="visible")
+    assert panel.locator("#wb-panel-name").inner_text() == "SendWelcomeEmail"
+    config = panel.locator("#wb-panel-config").inner_text()
+    assert "user.registered" in config and "send_welcome_email_step.py" in config
+    assert "3 retries" in config
+    shot(page, "02-flows")
+    context.close()
+
+
+@needs_chromium
+def test_registering_through_endpoints_shows_logs_live_lights_nodes_and_traces(workbench, browser):
+    """Register a user with the Endpoints form: its log lines appear on the open Logs
+    page without a reload, the flow's nodes light up and count the runs, and its trace
+    shows the API step's bar and three bars after it."""
+    context, flows = logged_in(browser, workbench)
+    flows.goto(f"{workbench.base}/admin/workbench/flows/")
+    wait_live(flows)
+    record_lit(flows)
+    logs = context.new_page()
+    logs.goto(f"{workbench.base}/admin/workbench/logs/")
+    wait_live(logs)
+    endpoints = context.new_page()
+    endpoints.goto(f"{workbench.base}/admin/workbench/endpoints/")
+    form = endpoints.locator('.wb-endpoint[data-step="RegisterUser"]')
+    body = json.loads(form.locator("textarea").input_value())
+    assert set(body) == {"name", "email", "password"}, "body not prefilled from the schema"
+    email = f"browser-{time.time_ns()}@example.com"
+    body.update(name="Browser <script>alert(1)</script>", email=email, password="securepass123")
+    form.locator("textarea").fill(json.dumps(body))
+    form.locator("button[type=submit]").click()
+    status = form.locator(".wb-response-status")
+    status.wait_for(state="visible")
+    assert status.inner_text().startswith("201")
+    user_id = json.loads(form.locator(".wb-response-body").inner_text())["userId"]
+    trace_id = form.locator(".wb-trace-link").inner_text()
+    assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
+    shot(endpoints, "03-endpoints")
+
+    # The Logs page, opened before, receives the lines of the API step and the workers.
+    for message in [
+        "Registering new user",
+        "Sending welcome email",
+        "Notification logged successfully",
+    ]:
+        logs.locator("#wb-logs tbody tr", has_text=message).first.wait_for(timeout=15_000)
+    assert logs.locator("#wb-logs script").count() == 0  # the name is text, not markup
+    registering = logs.locator("#wb-logs tbody tr", has_text="Registering new user").first
+    registering.locator("summary").click()
+    fields = json.loads(registering.locator("pre").inner_text())
+    assert fields == {"name": body["name"], "email": email}
+    shot(logs, "04-logs-live")
+
+    # The Flows page, opened before, lit up and counted each run.
+    flows.wait_for_function(
+        """() => ["SendWelcomeEmail", "SetupUserAccount", "LogNotification"].every(
+            (s) => document.querySelector(`.wb-node[data-node="${s}"] .ok`).textContent === "1")""",
+        timeout=15_000,
+    )
+    lit = flows.evaluate("window.lit")
+    assert {"SendWelcomeEmail", "SetupUserAccount", "LogNotification"} <= set(lit["nodes"])
+    assert {"user.registered", "email.sent"} <= set(lit["edges"])
+    shot(flows, "05-flows-after-run")
+
+    # Its trace: the API step's bar, then three (email, account, notification).
+    endpoints.click(".wb-trace-link")
+    endpoints.wait_for_selector("#wb-timeline")
+    endpoints.wait_for_function(
+        """() => document.querySelectorAll('#wb-timeline .wb-bar-row[data-status="succeeded"]')
+            .length === 4""",
+        timeout=15_000,
+    )
+    labels = endpoints.locator("#wb-timeline .wb-bar-row:not(.wb-axis) .wb-bar-label")
+    assert labels.all_inner_texts()[0] == "RegisterUser"
+    assert sorted(labels.all_inner_texts()[1:]) == [
+        "LogNotification",
+        "SendWelcomeEmail",
+        "SetupUserAccount",
+    ]
+    assert endpoints.locator("pre.wb-data", has_text=user_id).count() >= 2  # the two events
+    shot(endpoints, "06-trace")
+
+    # The Traces list finds it by the email in its event data.
+    endpoints.goto(f"{workbench.base}/admin/workbench/traces/?q={email}")
+    rows = endpoints.locator("#wb-traces tbody tr")
+    assert rows.count() == 1 and trace_id in rows.inner_text()
+    assert "RegisterUser" in rows.inner_text()
+    shot(endpoints, "07-traces-search")
+
+    endpoints.goto(f"{workbench.base}/admin/workflow/stateentry/?q={user_id}")
+    assert endpoints.locator("#result_list tbody tr").count() >= 3  # users, emails, accounts
+    shot(endpoints, "08-state")
+    endpoints.goto(f"{workbench.base}/admin/workflow/delivery/")
+    shot(endpoints, "09-deliveries")
+    context.close()
+
+
+@needs_chromium
+def test_a_non_staff_user_is_refused_pages_and_the_websocket(workbench, browser):
+    """A logged-in user who is not staff gets the admin login, not the workbench, and
+    the workbench websocket closes with 4003."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{workbench.base}/admin/login/?next=/admin/workbench/flows/")
+    page.fill("#id_username", "clerk")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_load_state()
+    assert "/admin/login/" in page.url
+    assert page.locator("#wb-graph").count() == 0
+    page.goto(f"{workbench.base}/admin/workbench/logs/")
+    assert "/admin/login/" in page.url
+    code = page.evaluate(
+        """() => new Promise((resolve) => {
+            const socket = new WebSocket(`ws://${location.host}/workbench/ws/`);
+            socket.onclose = (event) => resolve(event.code);
+        })"""
+    )
+    assert code == 4003
+    shot(page, "10-non-staff")
+    context.close()

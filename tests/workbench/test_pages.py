@@ -1,0 +1,202 @@
+"""The workbench pages, rendered by the server (the browser tests cover what is live)."""
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+from django.utils import timezone
+
+from workbench.views import logs as logs_view
+from workflow import bus
+from workflow.models import Delivery, Event, LogEntry, Run, Trace
+
+pytestmark = pytest.mark.django_db
+PAGES = ["workbench_flows", "workbench_logs", "workbench_traces", "workbench_endpoints"]
+
+
+def url(name, *args):
+    return reverse(f"admin:{name}", args=args)
+
+
+def trace_id(n):
+    return f"{n:032x}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_pages_are_for_staff_only(client, name):
+    """Anonymous and non-staff users are sent to the admin login."""
+    response = client.get(url(name))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    client.force_login(User.objects.create_user("clerk", password="x" * 12))
+    response = client.get(url(name))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_admin_index_lists_the_workbench_first(staff_client):
+    """The index's first section is Workbench, linking each page."""
+    html = staff_client.get(reverse("admin:index")).content.decode()
+    first_section = re.search(r'class="app-(\w+) module', html).group(1)
+    assert first_section == "workbench"
+    for name in PAGES:
+        assert f'href="{url(name)}"' in html
+
+
+def test_flows_page_draws_nodes_and_edges_with_counts_of_recent_runs(staff_client):
+    """The tutorial's nodes and topic edges are in the SVG; each step's counts cover
+    runs of the last 24 hours, running ids included for the page to follow."""
+    now = timezone.now()
+    for status in ["succeeded", "succeeded", "failed", "interrupted", "running"]:
+        Run.objects.create(step_name="SendWelcomeEmail", trace_id=trace_id(1), status=status)
+    Run.objects.create(
+        step_name="SendWelcomeEmail", trace_id=trace_id(2), started_at=now - timedelta(days=2)
+    )
+    response = staff_client.get(url("workbench_flows"))
+    html = response.content.decode()
+    for step in ["RegisterUser", "SendWelcomeEmail", "SetupUserAccount", "LogNotification"]:
+        assert f'data-node="{step}"' in html
+    assert html.count('data-topics="user.registered"') == 2
+    assert 'data-topics="email.sent"' in html
+    assert 'data-node="topic:unheard:account.setup.completed"' in html
+    state = response.context["live_state"]
+    assert state["counts"]["SendWelcomeEmail"] == {"running": 1, "succeeded": 2, "failed": 2}
+    assert state["counts"]["LogNotification"] == {"running": 0, "succeeded": 0, "failed": 0}
+    assert len(state["running"]) == 1
+    assert state["steps"]["SendWelcomeEmail"]["subscribes"] == ["user.registered"]
+    assert staff_client.get(url("workbench_flows") + "?flow=nope").status_code == 404
+
+
+def test_a_steps_last_runs(staff_client):
+    """The node panel's runs: newest first, with status, attempt and trace."""
+    Run.objects.create(step_name="SendWelcomeEmail", trace_id=trace_id(1), status="failed")
+    Run.objects.create(
+        step_name="SendWelcomeEmail", trace_id=trace_id(1), status="running", attempt=2
+    )
+    runs = staff_client.get(url("workbench_step_runs", "SendWelcomeEmail")).json()["runs"]
+    assert [(r["status"], r["attempt"]) for r in runs] == [("running", 2), ("failed", 1)]
+    assert staff_client.get(url("workbench_step_runs", "Nope")).status_code == 404
+
+
+def test_logs_are_filtered_escaped_and_paged(staff_client, monkeypatch):
+    """Filters by step, level, trace and text; markup in a line is shown as text; the
+    page links to older lines."""
+    monkeypatch.setattr(logs_view, "PAGE", 3)
+    LogEntry.objects.create(level="info", message="a", step_name="A", trace_id=trace_id(1))
+    LogEntry.objects.create(level="error", message="b", step_name="B", trace_id=trace_id(2))
+    LogEntry.objects.create(
+        level="info", message="<script>alert(1)</script>", step_name="B", trace_id=trace_id(2)
+    )
+    LogEntry.objects.create(level="warn", message="d", step_name="A", trace_id=trace_id(3))
+
+    def shown(query=""):
+        return [
+            line.message
+            for line in staff_client.get(url("workbench_logs") + query).context["lines"]
+        ]
+
+    assert shown() == ["d", "<script>alert(1)</script>", "b"]
+    assert shown("?step=A") == ["d", "a"]
+    assert shown("?level=error") == ["b"]
+    assert shown(f"?trace={trace_id(2)}") == ["<script>alert(1)</script>", "b"]
+    assert shown("?q=ALERT") == ["<script>alert(1)</script>"]
+    html = staff_client.get(url("workbench_logs")).content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    older = re.search(r'before=(\d+)">Older lines', html).group(1)
+    assert shown(f"?before={older}") == ["a"]
+
+
+def traced(n, entry="RegisterUser"):
+    return Trace.objects.create(trace_id=trace_id(n), entry_step=entry)
+
+
+def test_traces_list_status_and_search(staff_client):
+    """A trace is running while a delivery is unfinished, failed when one went dead or
+    its API call failed, else succeeded; search finds a trace by a value in its events'
+    data or by its id."""
+    traced(1)
+    bus.emit("user.registered", {"email": "zoe@example.com"}, trace_id=trace_id(1))
+    Delivery.objects.filter(trace_id=trace_id(1)).update(status="succeeded")
+    traced(2)
+    Delivery.objects.create(step_name="S", trace_id=trace_id(2), status="dead")
+    traced(3)
+    Delivery.objects.create(step_name="S", trace_id=trace_id(3), status="pending")
+    Delivery.objects.create(step_name="T", trace_id=trace_id(3), status="dead")
+    traced(4)
+    Run.objects.create(step_name="RegisterUser", trace_id=trace_id(4), status="failed")
+    rows = staff_client.get(url("workbench_traces")).context["rows"]
+    assert [(row.trace.trace_id, row.status) for row in rows] == [
+        (trace_id(4), "failed"),
+        (trace_id(3), "running"),
+        (trace_id(2), "failed"),
+        (trace_id(1), "succeeded"),
+    ]
+    found = staff_client.get(url("workbench_traces") + "?q=ZOE@example").context["rows"]
+    assert [row.trace.trace_id for row in found] == [trace_id(1)]
+    found = staff_client.get(url("workbench_traces") + f"?q={trace_id(2)}").context["rows"]
+    assert [row.trace.trace_id for row in found] == [trace_id(2)]
+
+
+def test_a_trace_page_has_a_bar_per_run_its_events_and_its_logs(staff_client):
+    """Each run is a bar placed by its start and end (a retry is a bar of its own);
+    event data is shown as escaped JSON; an unknown trace is 404."""
+    start = timezone.now() - timedelta(seconds=2)
+    traced(1)
+    times = [(0, 0.1, "succeeded", 1), (0.2, 1.2, "failed", 1), (1.5, 2.0, "succeeded", 2)]
+    for begin, end, status, attempt in times:
+        Run.objects.create(
+            step_name="RegisterUser" if begin == 0 else "SendWelcomeEmail",
+            trace_id=trace_id(1),
+            status=status,
+            attempt=attempt,
+            started_at=start + timedelta(seconds=begin),
+            finished_at=start + timedelta(seconds=end),
+        )
+    Event.objects.create(topic="t", data={"name": "<b>bold</b>"}, trace_id=trace_id(1))
+    response = staff_client.get(url("workbench_trace", trace_id(1)))
+    bars = response.context["bars"]
+    assert [(b.run.step_name, b.run.attempt) for b in bars] == [
+        ("RegisterUser", 1),
+        ("SendWelcomeEmail", 1),
+        ("SendWelcomeEmail", 2),
+    ]
+    assert [round(b.left) for b in bars] == [0, 10, 75]
+    assert [round(b.width) for b in bars] == [5, 50, 25]
+    assert response.context["span_ms"] == 2000
+    html = response.content.decode()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold</b>" not in html
+    timeline = staff_client.get(url("workbench_trace_timeline", trace_id(1)))
+    assert timeline.content.decode().count('class="wb-bar-row"') == 3
+    assert staff_client.get(url("workbench_trace", trace_id(9))).status_code == 404
+
+
+def test_endpoints_list_api_steps_with_a_body_prefilled_from_the_schema(staff_client):
+    """Every API step is listed with method and path; a POST's body is prefilled with
+    each writable field of its body schema."""
+    response = staff_client.get(url("workbench_endpoints"))
+    endpoints = {(e["method"], e["path"]): e for e in response.context["endpoints"]}
+    assert set(endpoints) >= {("POST", "/users/register"), ("GET", "/users/:userId/status")}
+    register = endpoints[("POST", "/users/register")]
+    assert json.loads(register["example"]) == {
+        "name": "string",
+        "email": "user@example.com",
+        "password": "string",
+    }
+    assert endpoints[("GET", "/users/:userId/status")]["path_params"] == ["userId"]
+
+
+def test_an_api_call_and_an_emit_from_outside_a_step_each_begin_a_trace(client):
+    """The trace list's rows: the API step's name for a call; the emitter for an emit
+    with no trace; an emit within a trace begins none."""
+    response = client.post(
+        "/users/register",
+        {"name": "Ann", "email": "ann@example.com", "password": "securepass123"},
+        content_type="application/json",
+    )
+    assert Trace.objects.get(trace_id=response["X-Trace-Id"]).entry_step == "RegisterUser"
+    event = bus.emit("user.registered", {"userId": "u"}, emitted_by="shell")
+    assert Trace.objects.get(trace_id=event.trace_id).entry_step == "shell"
+    bus.emit("user.registered", {"userId": "u"}, trace_id=event.trace_id)
+    assert Trace.objects.count() == 2

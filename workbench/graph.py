@@ -1,0 +1,106 @@
+"""What the Flows page draws: workflow.graph's nodes and edges, placed by layout.py.
+
+Everything here is data for the template (which escapes it); no markup is built in
+Python.
+"""
+
+from dataclasses import dataclass
+
+from workflow.graph import flow_graph, flow_steps
+from workflow.registry import registry
+
+from .layout import layout
+
+KIND_NAMES = {"api": "API", "event": "Event", "cron": "Cron", "noop": "Noop", "topic": "Topic"}
+
+
+@dataclass
+class DrawnNode:
+    id: str
+    kind: str
+    label: str
+    subtitle: str
+    fault: str
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def kind_name(self):
+        return KIND_NAMES[self.kind]
+
+
+@dataclass
+class DrawnEdge:
+    source: str
+    target: str
+    topics: list
+    virtual: bool
+    path: str
+    label_x: float
+    label_y: float
+
+    @property
+    def label(self):
+        return ", ".join(self.topics)
+
+
+def subtitle(node):
+    if node.kind == "topic":
+        return "no subscriber" if node.fault == "unheard" else "no emitter"
+    config = node.step.config
+    if node.kind == "api":
+        return f"{config.method} {config.path}"
+    if node.kind == "cron":
+        return config.cron
+    return config.description
+
+
+def curve(points):
+    """An SVG path through ``points`` with horizontal tangents at each one."""
+    (x, y), rest = points[0], points[1:]
+    parts = [f"M{x:.1f},{y:.1f}"]
+    for nx, ny in rest:
+        bend = max(abs(nx - x) / 2, 30)
+        parts.append(f"C{x + bend:.1f},{y:.1f} {nx - bend:.1f},{ny:.1f} {nx:.1f},{ny:.1f}")
+        x, y = nx, ny
+    return " ".join(parts)
+
+
+def label_point(points):
+    """Where an edge's label goes: the middle of its middle segment."""
+    middle = len(points) // 2
+    (x0, y0), (x1, y1) = points[middle - 1], points[middle]
+    return (x0 + x1) / 2, (y0 + y1) / 2 - 6
+
+
+def drawing(flow):
+    graph = flow_graph(registry, flow)
+    placed = layout(graph)
+    nodes = [
+        DrawnNode(n.id, n.kind, n.label, subtitle(n), n.fault, **vars(placed.boxes[n.id]))
+        for n in graph.nodes
+    ]
+    grouped = {}
+    for edge in graph.edges:
+        grouped.setdefault((edge.source, edge.target), []).append(edge)
+    edges = []
+    for (source, target), same in grouped.items():
+        start, end = placed.boxes[source], placed.boxes[target]
+        points = [
+            (start.right, start.middle),
+            *placed.routes.get((source, target), []),
+            (end.x, end.middle),
+        ]
+        label_x, label_y = label_point(points)
+        topics = sorted({e.topic for e in same})
+        virtual = all(e.virtual for e in same)
+        edges.append(DrawnEdge(source, target, topics, virtual, curve(points), label_x, label_y))
+    return {"nodes": nodes, "edges": edges, "width": placed.width, "height": placed.height}
+
+
+def flows():
+    """Flow names for the dropdown: the flow with the most steps first, then by name."""
+    sizes = {name: len(flow_steps(registry, name)) for name in registry.flows()}
+    return sorted(sizes, key=lambda name: (-sizes[name], name))

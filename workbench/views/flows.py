@@ -1,0 +1,90 @@
+"""Flows: the graph of a flow, its steps' configs, and run counts that update live."""
+
+from datetime import timedelta
+
+from django.db.models import Count
+from django.http import Http404, JsonResponse
+from django.utils import timezone
+
+from workflow.graph import flow_steps
+from workflow.models import Run
+from workflow.registry import registry
+
+from .. import describe, graph
+from .common import render
+
+COUNTED_SINCE = timedelta(hours=24)
+LAST_RUNS = 10
+
+
+def run_counts(step_names, since):
+    """``{step: {"running": n, "succeeded": n, "failed": n}}`` for runs started since."""
+    counts = {name: {"running": 0, "succeeded": 0, "failed": 0} for name in step_names}
+    rows = (
+        Run.objects.filter(step_name__in=step_names, started_at__gte=since)
+        .values_list("step_name", "status")
+        .annotate(n=Count("id"))
+    )
+    for step_name, status, n in rows:
+        bucket = "failed" if status in (Run.Status.FAILED, Run.Status.INTERRUPTED) else status
+        counts[step_name][bucket] += n
+    return counts
+
+
+def page(request, site):
+    names = graph.flows()
+    flow = request.GET.get("flow") or (names[0] if names else "")
+    if names and flow not in names:
+        raise Http404(f"No flow named {flow!r}")
+    steps = flow_steps(registry, flow) if flow else []
+    step_names = [step.name for step in steps]
+    since = timezone.now() - COUNTED_SINCE
+    running = list(
+        Run.objects.filter(
+            step_name__in=step_names, status=Run.Status.RUNNING, started_at__gte=since
+        ).values_list("id", flat=True)[:1000]
+    )
+    return render(
+        request,
+        site,
+        "workbench/flows.html",
+        "flows",
+        "Flows",
+        flows=names,
+        flow=flow,
+        drawing=graph.drawing(flow) if flow else None,
+        live_state={
+            "steps": {step.name: describe.step_detail(step) for step in steps},
+            "counts": run_counts(step_names, since),
+            "running": running,
+        },
+    )
+
+
+def step_runs(request, site, name):
+    """The last runs of a step, for its panel on the Flows page (JSON)."""
+    if registry.get(name) is None:
+        raise Http404(f"No step named {name!r}")
+    runs = Run.objects.filter(step_name=name).order_by("-started_at")[:LAST_RUNS]
+    return JsonResponse(
+        {
+            "runs": [
+                {
+                    "id": run.pk,
+                    "status": run.status,
+                    "attempt": run.attempt,
+                    "traceId": run.trace_id,
+                    "startedAt": run.started_at.isoformat(),
+                    "durationMs": duration_ms(run),
+                    "error": run.error[:300],
+                }
+                for run in runs
+            ]
+        }
+    )
+
+
+def duration_ms(run):
+    if run.finished_at is None:
+        return None
+    return round((run.finished_at - run.started_at).total_seconds() * 1000)
