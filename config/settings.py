@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_q",
     "channels",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files (no CDN)
     "workbench",
     "users",
 ]
@@ -140,6 +142,20 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI at /api/schema/, Swagger UI at /api/docs/, ReDoc at /api/redoc/ (workflow.api_urls).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Workflow steps API",
+    "DESCRIPTION": "The API steps of this project; their event topics are at /api/asyncapi.json.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: it would load an image from the validator's site.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # REDIS_URL (redis://host:6379/0) gives the workbench's live layer to every process

@@ -5,11 +5,14 @@ class reads the step of the method being described: ``operationId`` and summary 
 the step's name, the description is its ``description``, tags are its ``flows``;
 ``:params`` in its path are path parameters, ``query_params`` and ``body_schema``
 (serializers) are the query parameters and the JSON request body, and
-``response_schema`` (``{status: serializer}``) the responses. ``x-emits`` lists the
+``response_schema`` (``{status: serializer}``) the responses, with the 400 the view
+answers when the body or query fails validation. ``x-emits`` lists the
 topics the step may emit (their payloads are in the AsyncAPI document, ``asyncapi``).
 
 drf-spectacular finds it through ``StepView.schema``; no decorator is needed.
 """
+
+from http import HTTPStatus
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
@@ -18,6 +21,21 @@ from rest_framework.serializers import ListSerializer
 NO_RESPONSE_SCHEMA = OpenApiResponse(
     description="The step declares no response_schema; the body is whatever it returns."
 )
+INVALID_REQUEST = OpenApiResponse(
+    response={
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        "example": {"email": ["Enter a valid email address."]},
+    },
+    description="The body or query failed validation: a list of messages per field.",
+)
+
+
+def phrase(code):
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return f"Status {code}"
 
 
 class StepAutoSchema(AutoSchema):
@@ -59,10 +77,14 @@ class StepAutoSchema(AutoSchema):
         return super()._get_request_body(direction)
 
     def get_response_serializers(self):
-        responses = dict(self.config.response_schema)
-        return {str(code): schema for code, schema in sorted(responses.items())} or {
-            "default": NO_RESPONSE_SCHEMA
+        responses = {
+            str(code): OpenApiResponse(response=schema, description=phrase(code))
+            for code, schema in sorted(self.config.response_schema.items())
         }
+        validated = self.config.body_schema is not None or self.config.query_params is not None
+        if validated and "400" not in responses:
+            responses["400"] = INVALID_REQUEST
+        return dict(sorted(responses.items())) or {"default": NO_RESPONSE_SCHEMA}
 
     def get_extensions(self):
         emits = sorted(self.config.emit_topics)
