@@ -1,7 +1,11 @@
 """Plain admin views of what the runtime records (the workbench builds on them)."""
 
+import json
+
 from django.contrib import admin, messages
 from django.db import transaction
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
 from .models import Delivery, Event, LogEntry, Run, StateEntry
 from .replay import FINISHED, replay, replay_event
@@ -19,6 +23,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return request.user.has_perm("workflow.change_delivery")
 
 
+@admin.display(description="trace", ordering="trace_id")
+def trace_link(obj):
+    """The trace id, linked to its page in the workbench when that is installed."""
+    try:
+        url = reverse("admin:workbench_trace", args=[obj.trace_id])
+    except NoReverseMatch:
+        return obj.trace_id[:8]
+    return format_html('<a href="{}">{}</a>', url, obj.trace_id[:8])
+
+
 def report_replays(model_admin, request, replays, skipped):
     ids = ", ".join(str(again.pk) for again in replays) or "none"
     model_admin.message_user(request, f"Replayed as new deliveries: {ids}.", messages.SUCCESS)
@@ -32,9 +46,9 @@ def report_replays(model_admin, request, replays, skipped):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
-    list_display = ["id", "topic", "emitted_by", "trace_id", "created_at"]
+    list_display = ["id", "topic", "emitted_by", trace_link, "created_at"]
     list_filter = ["topic", "emitted_by"]
-    search_fields = ["trace_id", "topic"]
+    search_fields = ["trace_id", "topic", "data"]
     actions = ["replay_events"]
 
     @admin.action(description="Replay selected events to their subscribers", permissions=["replay"])
@@ -46,8 +60,9 @@ class EventAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "step_name", "status", "attempts", "due_at", "trace_id", "replay_of"]
-    list_filter = ["status", "step_name"]
+    list_display = ["id", "step_name", "status", "attempts", "due_at", trace_link, "replay_of"]
+    # Dead letters: status "dead".
+    list_filter = ["status", "step_name", "event__topic"]
     search_fields = ["trace_id", "step_name"]
     list_select_related = ["event"]
     actions = ["replay_deliveries"]
@@ -62,20 +77,31 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "step_name", "status", "attempt", "started_at", "finished_at"]
+    list_display = ["id", "step_name", "status", "attempt", trace_link, "started_at", "finished_at"]
     list_filter = ["status", "step_name"]
     search_fields = ["trace_id", "step_name"]
 
 
 @admin.register(StateEntry)
 class StateEntryAdmin(ReadOnlyAdmin):
-    list_display = ["group", "key", "updated_at"]
+    list_display = ["group", "key", "short_value", "updated_at"]
     list_filter = ["group"]
-    search_fields = ["group", "key"]
+    search_fields = ["group", "key", "value"]
+    readonly_fields = ["group", "key", "json_value", "created_at", "updated_at"]
+    exclude = ["value"]
+
+    @admin.display(description="value")
+    def short_value(self, entry):
+        text = json.dumps(entry.value, ensure_ascii=False)
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    @admin.display(description="value")
+    def json_value(self, entry):
+        return format_html("<pre>{}</pre>", json.dumps(entry.value, indent=2, ensure_ascii=False))
 
 
 @admin.register(LogEntry)
 class LogEntryAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "level", "step_name", "message", "trace_id"]
+    list_display = ["created_at", "level", "step_name", "message", trace_link]
     list_filter = ["level", "step_name"]
     search_fields = ["trace_id", "message"]

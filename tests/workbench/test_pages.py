@@ -200,3 +200,30 @@ def test_an_api_call_and_an_emit_from_outside_a_step_each_begin_a_trace(client):
     assert Trace.objects.get(trace_id=event.trace_id).entry_step == "shell"
     bus.emit("user.registered", {"userId": "u"}, trace_id=event.trace_id)
     assert Trace.objects.count() == 2
+
+
+def test_state_is_searchable_by_a_value_and_shown_as_escaped_json(staff_client):
+    """The State change list finds an entry by text inside its JSON value; its page
+    shows the value indented, with markup escaped."""
+    from workflow.models import StateEntry
+
+    zed = StateEntry.objects.create(group="emails", key="k1", value={"to": "<i>zed</i>"})
+    StateEntry.objects.create(group="emails", key="k2", value={"to": "amy@example.com"})
+    changelist = reverse("admin:workflow_stateentry_changelist")
+    found = staff_client.get(changelist + "?q=zed").context["cl"].result_list
+    assert [entry.key for entry in found] == ["k1"]
+    html = staff_client.get(reverse("admin:workflow_stateentry_change", args=[zed.pk]))
+    html = html.content.decode()
+    assert "&quot;to&quot;: &quot;&lt;i&gt;zed&lt;/i&gt;&quot;" in html
+    assert "<i>zed</i>" not in html
+
+
+def test_deliveries_filter_by_topic_and_link_their_trace(staff_client):
+    """Deliveries can be filtered by their event's topic (and status, e.g. dead); each
+    row links to its trace's page."""
+    bus.emit("user.registered", {"userId": "u"}, trace_id=trace_id(5))
+    bus.emit("email.sent", {"userId": "u"}, trace_id=trace_id(6))
+    changelist = reverse("admin:workflow_delivery_changelist")
+    response = staff_client.get(changelist + "?event__topic=email.sent")
+    assert [d.step_name for d in response.context["cl"].result_list] == ["LogNotification"]
+    assert f'href="{url("workbench_trace", trace_id(6))}"' in response.content.decode()
