@@ -168,7 +168,11 @@ class Step:
 
 @dataclass(kw_only=True)
 class ApiStep(Step):
-    """Answers HTTP at ``method path``; the handler is ``handler(request, ctx)``."""
+    """Answers HTTP at ``method path``; the handler is ``handler(request, ctx)``.
+
+    ``middleware`` wraps the handler (see ``middleware``); ``permission_classes``,
+    ``authentication_classes`` and ``throttle_classes`` are DRF's, for this step only.
+    """
 
     type: ClassVar[str] = "api"
     handler_params: ClassVar[tuple[str, ...]] = ("request", "ctx")
