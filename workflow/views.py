@@ -78,13 +78,13 @@ class StepView(APIView):
         return self.steps.get(method) or (self.steps.get("GET") if method == "HEAD" else None)
 
     def initialize_request(self, request, *args, **kwargs):
-        self.method = request.method  # the authenticators are chosen before self.request is set
+        self.step_method = request.method  # authenticators are chosen before self.request is set
         return super().initialize_request(request, *args, **kwargs)
 
     def _policy(self, name):
         """The current method's step's DRF policy classes, else the view's defaults."""
         request = getattr(self, "request", None)
-        step = self.step_for(getattr(request, "method", None) or getattr(self, "method", ""))
+        step = self.step_for(getattr(request, "method", None) or getattr(self, "step_method", ""))
         classes = getattr(step.config, name, None) if step else None
         return getattr(self, name) if classes is None else classes
 
