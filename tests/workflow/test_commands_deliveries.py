@@ -57,7 +57,8 @@ def test_lists_every_delivery_newest_first_with_status_attempts_topic_and_error(
     """Header, then one line per delivery: id, step, status, attempts, topic, event,
     short trace and the last error's last line."""
     lines = deliveries()
-    assert lines[0].split() == "id step status attempts topic event trace last error".split()
+    header = ["id", "step", "status", "attempts", "topic", "event", "trace", "last", "error"]
+    assert lines[0].split() == header
     first, second = history["first"], history["second"]
     ids = [int(cells(line)[0]) for line in lines[1:]]
     assert ids == sorted(ids, reverse=True) and len(ids) == 4
