@@ -11,6 +11,7 @@ from workflow.registry import registry
 
 from .layout import layout
 
+MIN_SCALE = 0.75
 KIND_NAMES = {"api": "API", "event": "Event", "cron": "Cron", "noop": "Noop", "topic": "Topic"}
 
 
@@ -68,36 +69,54 @@ def curve(points):
     return " ".join(parts)
 
 
-def label_point(points):
-    """Where an edge's label goes: the middle of its middle segment."""
-    middle = len(points) // 2
-    (x0, y0), (x1, y1) = points[middle - 1], points[middle]
-    return (x0 + x1) / 2, (y0 + y1) / 2 - 6
+def ports(pairs, boxes, end):
+    """Where each edge meets a node's side: edges sharing a side are spread along it,
+    in the order of the nodes at their other ends (so they do not cross there)."""
+    by_node = {}
+    for pair in pairs:
+        by_node.setdefault(pair[end], []).append(pair)
+    placed = {}
+    for node, sharing in by_node.items():
+        box = boxes[node]
+        sharing.sort(key=lambda pair: boxes[pair[1 - end]].middle)
+        for i, pair in enumerate(sharing):
+            placed[pair] = box.y + box.height * (i + 1) / (len(sharing) + 1)
+    return placed
 
 
 def drawing(flow):
     graph = flow_graph(registry, flow)
     placed = layout(graph)
+    boxes = placed.boxes
     nodes = [
-        DrawnNode(n.id, n.kind, n.label, subtitle(n), n.fault, **vars(placed.boxes[n.id]))
+        DrawnNode(n.id, n.kind, n.label, subtitle(n), n.fault, **vars(boxes[n.id]))
         for n in graph.nodes
     ]
     grouped = {}
     for edge in graph.edges:
         grouped.setdefault((edge.source, edge.target), []).append(edge)
+    starts, ends = ports(grouped, boxes, 0), ports(grouped, boxes, 1)
     edges = []
     for (source, target), same in grouped.items():
-        start, end = placed.boxes[source], placed.boxes[target]
+        start, end = boxes[source], boxes[target]
         points = [
-            (start.right, start.middle),
+            (start.right, starts[(source, target)]),
             *placed.routes.get((source, target), []),
-            (end.x, end.middle),
+            (end.x, ends[(source, target)]),
         ]
-        label_x, label_y = label_point(points)
+        # The label sits above the edge's last stretch, which runs level into the target.
+        label_x, label_y = end.x - 12, ends[(source, target)] - 6
         topics = sorted({e.topic for e in same})
         virtual = all(e.virtual for e in same)
         edges.append(DrawnEdge(source, target, topics, virtual, curve(points), label_x, label_y))
-    return {"nodes": nodes, "edges": edges, "width": placed.width, "height": placed.height}
+    return {
+        "nodes": nodes,
+        "edges": edges,
+        "width": placed.width,
+        "height": placed.height,
+        # Scaled down to fit the page, but no smaller than this: text stays readable.
+        "min_width": round(placed.width * MIN_SCALE),
+    }
 
 
 def flows():

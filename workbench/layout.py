@@ -12,10 +12,10 @@ from grandalf.graphs import Vertex
 from grandalf.layouts import SugiyamaLayout
 
 NODE_WIDTH = {"topic": 170}
-DEFAULT_WIDTH = 230
+DEFAULT_WIDTH = 220
 NODE_HEIGHT = {"topic": 40}
 DEFAULT_HEIGHT = 66
-RANK_GAP = 180  # between columns: room for the topic labels
+RANK_GAP = 190  # between columns: room for the topic labels
 ROW_GAP = 34  # between nodes of one column
 COMPONENT_GAP = 50
 MARGIN = 24

@@ -1,6 +1,7 @@
 """The workbench in a real browser: headless Chromium (Debian's) driven by Playwright,
-against `manage.py runserver` with its real workers, on the embedded default (SQLite,
-in-memory channel layer: live updates come through the web server's relay).
+against `manage.py runserver` with its real workers: on the embedded default (SQLite,
+in-memory channel layer: live updates come through the web server's relay), and with
+channels-redis (live updates sent by the workers themselves).
 
 Screenshots of each page are saved in test-artifacts/screenshots/ (not committed).
 """
@@ -8,6 +9,7 @@ Screenshots of each page are saved in test-artifacts/screenshots/ (not committed
 import json
 import os
 import re
+import socket
 import time
 
 import pytest
@@ -31,6 +33,23 @@ needs_chromium = pytest.mark.skipif(
     not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM} (apt install chromium)"
 )
 
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def redis_up():
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", 6379)) == 0
+
+
+LAYERS = [
+    "in-memory",
+    pytest.param(
+        "redis",
+        marks=pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379"),
+    ),
+]
+
 CREATE_USERS = """
 from django.contrib.auth.models import User
 User.objects.create_superuser("admin", "admin@example.com", {password!r})
@@ -38,11 +57,18 @@ User.objects.create_user("clerk", "clerk@example.com", {password!r})
 """
 
 
-@pytest.fixture(scope="module")
-def workbench(tmp_path_factory):
+@pytest.fixture(scope="module", params=LAYERS)
+def workbench(request, tmp_path_factory):
     """runserver (no autoreload: other edits must not restart it) with a superuser
-    'admin' and a non-staff user 'clerk'."""
-    stack = Stack(tmp_path_factory.mktemp("workbench"), reload=False)
+    'admin' and a non-staff user 'clerk', on each channel layer."""
+    env = {}
+    if request.param == "redis":
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        env["REDIS_URL"] = REDIS_URL
+    stack = Stack(tmp_path_factory.mktemp("workbench"), env=env, reload=False)
+    stack.layer = request.param
     stack.manage("migrate", "--noinput", "-v0")
     stack.manage("shell", "-c", CREATE_USERS.format(password=PASSWORD))
     with stack:
@@ -71,9 +97,9 @@ def logged_in(browser, stack, username="admin"):
     return context, page
 
 
-def shot(page, name):
+def shot(page, stack, name):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{name}-{stack.layer}.png"), full_page=True)
 
 
 def wait_live(page):
@@ -102,7 +128,7 @@ def test_flows_page_draws_the_tutorial_flow(workbench, browser):
     no subscriber; clicking a node shows its config."""
     context, page = logged_in(browser, workbench)
     assert page.locator(".app-workbench a", has_text="Flows").count() == 1
-    shot(page, "01-admin-index")
+    shot(page, workbench, "01-admin-index")
     page.click(".app-workbench a:text('Flows')")
     page.wait_for_selector("#wb-graph")
     assert page.locator("#wb-flow option:checked").inner_text() == "user-registration"
@@ -134,7 +160,7 @@ def test_flows_page_draws_the_tutorial_flow(workbench, browser):
     config = panel.locator("#wb-panel-config").inner_text()
     assert "user.registered" in config and "send_welcome_email_step.py" in config
     assert "3 retries" in config
-    shot(page, "02-flows")
+    shot(page, workbench, "02-flows")
     context.close()
 
 
@@ -165,7 +191,7 @@ def test_registering_through_endpoints_shows_logs_live_lights_nodes_and_traces(w
     user_id = json.loads(form.locator(".wb-response-body").inner_text())["userId"]
     trace_id = form.locator(".wb-trace-link").inner_text()
     assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
-    shot(endpoints, "03-endpoints")
+    shot(endpoints, workbench, "03-endpoints")
 
     # The Logs page, opened before, receives the lines of the API step and the workers.
     for message in [
@@ -179,7 +205,7 @@ def test_registering_through_endpoints_shows_logs_live_lights_nodes_and_traces(w
     registering.locator("summary").click()
     fields = json.loads(registering.locator("pre").inner_text())
     assert fields == {"name": body["name"], "email": email}
-    shot(logs, "04-logs-live")
+    shot(logs, workbench, "04-logs-live")
 
     # The Flows page, opened before, lit up and counted each run.
     flows.wait_for_function(
@@ -190,7 +216,7 @@ def test_registering_through_endpoints_shows_logs_live_lights_nodes_and_traces(w
     lit = flows.evaluate("window.lit")
     assert {"SendWelcomeEmail", "SetupUserAccount", "LogNotification"} <= set(lit["nodes"])
     assert {"user.registered", "email.sent"} <= set(lit["edges"])
-    shot(flows, "05-flows-after-run")
+    shot(flows, workbench, "05-flows-after-run")
 
     # Its trace: the API step's bar, then three (email, account, notification).
     endpoints.click(".wb-trace-link")
@@ -208,20 +234,20 @@ def test_registering_through_endpoints_shows_logs_live_lights_nodes_and_traces(w
         "SetupUserAccount",
     ]
     assert endpoints.locator("pre.wb-data", has_text=user_id).count() >= 2  # the two events
-    shot(endpoints, "06-trace")
+    shot(endpoints, workbench, "06-trace")
 
     # The Traces list finds it by the email in its event data.
     endpoints.goto(f"{workbench.base}/admin/workbench/traces/?q={email}")
     rows = endpoints.locator("#wb-traces tbody tr")
     assert rows.count() == 1 and trace_id in rows.inner_text()
     assert "RegisterUser" in rows.inner_text()
-    shot(endpoints, "07-traces-search")
+    shot(endpoints, workbench, "07-traces-search")
 
     endpoints.goto(f"{workbench.base}/admin/workflow/stateentry/?q={user_id}")
     assert endpoints.locator("#result_list tbody tr").count() >= 3  # users, emails, accounts
-    shot(endpoints, "08-state")
+    shot(endpoints, workbench, "08-state")
     endpoints.goto(f"{workbench.base}/admin/workflow/delivery/")
-    shot(endpoints, "09-deliveries")
+    shot(endpoints, workbench, "09-deliveries")
     context.close()
 
 
@@ -247,5 +273,5 @@ def test_a_non_staff_user_is_refused_pages_and_the_websocket(workbench, browser)
         })"""
     )
     assert code == 4003
-    shot(page, "10-non-staff")
+    shot(page, workbench, "10-non-staff")
     context.close()
