@@ -185,6 +185,7 @@ def test_endpoints_list_api_steps_with_a_body_prefilled_from_the_schema(staff_cl
         "password": "string",
     }
     assert endpoints[("GET", "/users/:userId/status")]["path_params"] == ["userId"]
+    assert 'href="/api/docs/">Swagger UI</a>' in response.content.decode()
 
 
 def test_an_api_call_and_an_emit_from_outside_a_step_each_begin_a_trace(client):

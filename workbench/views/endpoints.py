@@ -3,6 +3,8 @@ sends a request and shows the response and the trace it started."""
 
 import json
 
+from django.urls import NoReverseMatch, reverse
+
 from workflow.registry import registry
 
 from .. import describe
@@ -26,6 +28,25 @@ def endpoint(step):
     }
 
 
+DOCUMENTS = [
+    ("Swagger UI", "workflow-swagger-ui"),
+    ("ReDoc", "workflow-redoc"),
+    ("OpenAPI schema", "workflow-openapi"),
+    ("Event topics (AsyncAPI)", "workflow-asyncapi"),
+]
+
+
+def documents():
+    """Links to the API's documents, where the project serves them."""
+    found = []
+    for label, name in DOCUMENTS:
+        try:
+            found.append((label, reverse(name)))
+        except NoReverseMatch:
+            pass
+    return found
+
+
 def page(request, site):
     steps = sorted(registry.of_type("api"), key=lambda s: (s.config.path, s.config.method))
     return render(
@@ -35,4 +56,5 @@ def page(request, site):
         "endpoints",
         "Endpoints",
         endpoints=[endpoint(step) for step in steps],
+        documents=documents(),
     )
