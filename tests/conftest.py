@@ -11,6 +11,9 @@ import pytest
 
 from workflow.registry import Registry, registry
 
+# The framework's test fixtures (``flow``: a FlowTester); see workflow/testing.py.
+pytest_plugins = ["workflow.testing"]
+
 
 @pytest.fixture
 def steps():
