@@ -104,8 +104,10 @@ def drawing(flow):
             *placed.routes.get((source, target), []),
             (end.x, ends[(source, target)]),
         ]
-        # The label sits above the edge's last stretch, which runs level into the target.
-        label_x, label_y = end.x - 12, ends[(source, target)] - 6
+        # The label sits by the edge's last stretch, which runs level into the target:
+        # above it, or below it when the edge comes down from above.
+        below = starts[(source, target)] < ends[(source, target)] - 1
+        label_x, label_y = end.x - 12, ends[(source, target)] + (15 if below else -6)
         topics = sorted({e.topic for e in same})
         virtual = all(e.virtual for e in same)
         edges.append(DrawnEdge(source, target, topics, virtual, curve(points), label_x, label_y))

@@ -11,7 +11,6 @@ from grandalf.graphs import Graph as LayoutGraph
 from grandalf.graphs import Vertex
 from grandalf.layouts import SugiyamaLayout
 
-NODE_WIDTH = {"topic": 170}
 DEFAULT_WIDTH = 220
 NODE_HEIGHT = {"topic": 40}
 DEFAULT_HEIGHT = 66
@@ -61,7 +60,9 @@ class Drawing:
 
 
 def size(node):
-    return NODE_WIDTH.get(node.kind, DEFAULT_WIDTH), NODE_HEIGHT.get(node.kind, DEFAULT_HEIGHT)
+    if node.kind == "topic":  # as wide as its topic name, in 12px monospace
+        return max(150, round(len(node.label) * 7.3 + 26)), NODE_HEIGHT["topic"]
+    return DEFAULT_WIDTH, DEFAULT_HEIGHT
 
 
 def layout(graph):
