@@ -9,6 +9,7 @@ after a higher one (possible on PostgreSQL) is not skipped; ``seen`` drops repea
 """
 
 import asyncio
+import logging
 from collections import deque
 
 from channels.db import database_sync_to_async
@@ -18,6 +19,7 @@ from workflow.models import LogEntry, Run
 
 from . import live
 
+logger = logging.getLogger("workbench")
 INTERVAL = 0.15
 BATCH = 500
 LOOKBACK = 50
@@ -110,8 +112,12 @@ class _Process:
         layer = get_channel_layer()
         poll = database_sync_to_async(relay.poll)
         while cls.listeners:
-            for message in await poll():
-                await layer.group_send(live.GROUP, {"type": "live.message", "message": message})
+            try:
+                for message in await poll():
+                    await layer.group_send(live.GROUP, {"type": "live.message", "message": message})
+            except Exception:  # a locked or lost database: the pages wait, then catch up
+                logger.exception("The workbench relay could not read new rows; retrying")
+                await asyncio.sleep(1)
             await asyncio.sleep(INTERVAL)
 
 

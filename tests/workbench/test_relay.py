@@ -81,3 +81,28 @@ def test_a_staff_websocket_receives_a_line_written_by_another_thread():
         "from a worker",
         {"n": 1},
     )
+
+
+def test_the_relay_keeps_going_after_a_failed_read(monkeypatch):
+    """A read that fails (say, a locked database) is logged; the next poll still runs."""
+    from workbench import relay as relay_module
+
+    calls = []
+
+    def poll(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database is locked")
+        relay_module._Process.listeners = 0  # stop after the second poll
+        return []
+
+    monkeypatch.setattr(relay_module.Relay, "poll", poll)
+    monkeypatch.setattr(relay_module, "INTERVAL", 0)
+    monkeypatch.setattr(relay_module.asyncio, "sleep", fake_sleep)
+    relay_module._Process.listeners = 1
+    async_to_sync(relay_module._Process.run)(relay_module.Relay())
+    assert len(calls) == 2
+
+
+async def fake_sleep(seconds):
+    return None
