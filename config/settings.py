@@ -11,6 +11,8 @@ other parts without code changes:
     WORKFLOW_WORKERS   django-q2 worker processes (default: number of cores)
     WORKFLOW_THREADS   handler threads per worker process (default 32)
     WORKFLOW_EMBEDDED_WORKERS  "0" stops runserver from starting the workers
+    DATABASE_POOL_SIZE most PostgreSQL connections one process holds (default 10;
+                       0: no pool, a new connection per request and per handler run)
 
 For production, DJANGO_SETTINGS_MODULE=config.production (see that module).
 """
@@ -98,7 +100,17 @@ DATABASES = {
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A pool of connections in each process, shared by its threads (Django's advice
+    # under ASGI, where persistent connections leak). Without it every request, handler
+    # run and broker poll opens a new PostgreSQL session (a server process).
+    # DATABASE_POOL_SIZE is the most one process holds at once: a handler holds one
+    # while it runs, so a worker runs at most that many at a time (the other handler
+    # threads wait for a connection). 0: no pool.
+    POOL_SIZE = int(os.environ.get("DATABASE_POOL_SIZE", 10))
+    if POOL_SIZE:
+        DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": POOL_SIZE}}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and one writer work at once across the web server and the
     # workers; IMMEDIATE takes the write lock at BEGIN, so a transaction never fails
     # on a lock upgrade, and busy waits queue writers instead of failing them.

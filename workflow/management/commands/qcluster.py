@@ -15,6 +15,7 @@ import psutil
 from django.conf import settings
 from django_q.management.commands.qcluster import Command as QClusterCommand
 
+from workflow import forking
 from workflow.conf import workflow_settings
 from workflow.memory import return_large_blocks
 from workflow.supervisor import Supervisor
@@ -28,6 +29,7 @@ class Command(QClusterCommand):
 
     def handle(self, *args, **options):
         return_large_blocks()
+        forking.install()  # each forked process opens its own database connections
         settings.SECRET_KEY  # noqa: B018  (django-q2 signs jobs with it)
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
