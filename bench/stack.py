@@ -63,10 +63,10 @@ class Stack:
             **kwargs,
         )
 
-    def spawn(self, *args, log_name):
-        """A long-running ``manage.py`` command in its own process group."""
+    def spawn(self, *args, log_name, argv=None):
+        """A long-running ``manage.py`` command (or ``argv``) in its own process group."""
         return subprocess.Popen(
-            [sys.executable, MANAGE, *args],
+            argv or [sys.executable, MANAGE, *args],
             cwd=ROOT,
             env=self.env,
             start_new_session=True,
@@ -74,6 +74,16 @@ class Stack:
             stdout=open(self.workdir / log_name, "ab"),
             stderr=subprocess.STDOUT,
         )
+
+    def daphne(self, log_name="daphne.log", timeout=30):
+        """A web server as in production, with no workers beside it (run ``qcluster``):
+        ``daphne -b 127.0.0.1 -p PORT config.asgi:application``, once it answers."""
+        port = free_port()
+        argv = [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
+        process = self.spawn(log_name=log_name, argv=[*argv, "config.asgi:application"])
+        server = WebServer(process, f"http://127.0.0.1:{port}", self.workdir / log_name)
+        server.wait_ready(timeout)
+        return server
 
     def start(self, timeout=30):
         self.manage("migrate", "--noinput", "-v0")
@@ -195,6 +205,46 @@ class Stack:
             conn.close()
 
     # HTTP --------------------------------------------------------------------
+
+    def post(self, path, json=None, **kwargs):
+        return self.session.post(self.base + path, json=json, timeout=30, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.session.get(self.base + path, timeout=30, **kwargs)
+
+
+class WebServer:
+    """One daphne process started by ``Stack.daphne()``: HTTP like ``Stack``'s, and stop()."""
+
+    def __init__(self, process, base, log_path):
+        self.process = process
+        self.base = base
+        self.log_path = log_path
+        self.session = requests.Session()
+
+    def wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited:\n{self.log()}")
+            try:
+                self.session.get(self.base + "/users/-/status", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise TimeoutError(f"daphne did not answer in {timeout}s:\n{self.log()}")
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout=15):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
     def post(self, path, json=None, **kwargs):
         return self.session.post(self.base + path, json=json, timeout=30, **kwargs)

@@ -74,11 +74,12 @@ def burst(stack, count, clients=8):
         return list(pool.map(lambda n: register(stack, f"User {n}")["userId"], range(count)))
 
 
-def assert_each_delivery_ran_once(stack, users):
+def assert_each_delivery_ran_once(stack, users, web=None):
     """Every user active with one notification; each delivery one succeeded run, none
-    failed or interrupted (nothing failed, so nothing ran twice)."""
+    failed or interrupted (nothing failed, so nothing ran twice). ``web`` answers the
+    status requests (default: the stack's runserver)."""
     for user_id in users:
-        wait_active(stack, user_id, timeout=120)
+        wait_active(web or stack, user_id, timeout=120)
     deadline = time.monotonic() + 60
     while stack.query("SELECT COUNT(*) FROM workflow_delivery WHERE status != 'succeeded'")[0][0]:
         assert time.monotonic() < deadline, "deliveries still unfinished"
