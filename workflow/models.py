@@ -85,6 +85,14 @@ class Delivery(models.Model):
                 condition=Q(message_group__isnull=False),
                 name="workflow_delivery_fifo",
             ),
+            # The fifo checks (is one ahead of me? which is next?) and the sweeper's
+            # look only at live deliveries of a group: this index holds only those, so
+            # they stay fast when a group has millions of finished ones (BENCHMARKS.md).
+            models.Index(
+                fields=["step_name", "message_group", "id"],
+                condition=Q(message_group__isnull=False, status__in=["pending", "running"]),
+                name="workflow_delivery_fifo_live",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -240,3 +240,22 @@ def test_a_forked_process_never_uses_its_parents_pooled_connections(database):
         pids[who].append(int(pid))
     assert len(pids["parent"]) == 2
     assert pids["child"][0] not in pids["parent"], "the child used the parent's connection"
+
+
+@needs_postgres
+def test_the_fifo_checks_and_the_sweeper_read_only_live_deliveries(database):
+    """With many finished deliveries in fifo groups (one group with thousands), the fifo
+    checks and the sweeper's batch find a group's live deliveries through the partial
+    index of live ones (migration 0004), not by reading the group's finished rows."""
+    from bench import indexes
+
+    indexes.fill(database, finished=20000, pending=2000)
+    plans = indexes.plans(database)
+    for query in (
+        "fifo: an earlier one pending or running? (deliveries.waits_its_turn)",
+        "fifo: the next of the group (deliveries.wake_next_in_group)",
+        "sweep: the batch (ticker.sweep)",
+    ):
+        used = [index for _, index in indexes.scans(plans[query])]
+        assert "workflow_delivery_fifo_live" in used, f"{query}:\n{plans[query]}"
+        assert "Seq Scan on workflow_delivery" not in plans[query], plans[query]
