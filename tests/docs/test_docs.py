@@ -91,8 +91,11 @@ def test_the_index_links_every_page():
 def test_the_readme_keeps_its_two_commands_the_picture_and_the_guide():
     """The run command, and the test command exactly as CI runs it (.ci/run)."""
     readme = read("README.md")
-    ci_command = read(".ci/run").strip().splitlines()[-1]
-    assert ci_command.startswith("python3 -m venv .venv && ")
+    [ci_command] = [
+        line
+        for line in read(".ci/run").splitlines()
+        if line.startswith("python3 -m venv .venv && ") and "-m pytest" in line
+    ]
     assert f"\n{ci_command}\n" in readme
     assert f"\n{RUN}\n" in readme
     assert "![The workbench](docs/workbench.png)" in readme
