@@ -11,10 +11,16 @@ Two ways carry them to the websockets of ``consumers.LiveConsumer`` (group
   server reads new rows from the database and sends them to the group.
 """
 
-from asgiref.sync import async_to_sync
+import asyncio
+import logging
+import os
+import queue
+import threading
+
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 GROUP = "workbench.live"
+logger = logging.getLogger("workbench")
 
 
 def crosses_processes(layer):
@@ -49,10 +55,57 @@ def run_message(run):
     }
 
 
+class Sender:
+    """Sends messages to the group from a thread of its own, with one event loop.
+
+    The signals are sent by handler threads and request threads; sending from each
+    through ``async_to_sync`` made a new event loop, and with it a new Redis
+    connection, for every message, on the handler's time. Here they queue, in order,
+    and one loop (one connection pool) sends them.
+    """
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.pid = os.getpid()
+        self.queue = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="workbench-live", daemon=True).start()
+
+    def put(self, message):
+        self.queue.put(message)
+
+    def _run(self):
+        loop = asyncio.new_event_loop()
+        while True:
+            messages = [self.queue.get()]
+            while not self.queue.empty():
+                messages.append(self.queue.get())
+            try:
+                loop.run_until_complete(self._send(messages))
+            except Exception:
+                logger.exception("Could not send %d live messages", len(messages))
+
+    async def _send(self, messages):
+        for message in messages:
+            await self.layer.group_send(GROUP, {"type": "live.message", "message": message})
+
+
+_sender = None
+_sender_lock = threading.Lock()
+
+
+def sender(layer):
+    """This process's sender (a forked worker makes its own)."""
+    global _sender
+    with _sender_lock:
+        if _sender is None or _sender.pid != os.getpid() or _sender.layer is not layer:
+            _sender = Sender(layer)
+        return _sender
+
+
 def send(message):
     layer = get_channel_layer()
     if crosses_processes(layer):
-        async_to_sync(layer.group_send)(GROUP, {"type": "live.message", "message": message})
+        sender(layer).put(message)
 
 
 def broadcast_log(sender, entry, **kwargs):
