@@ -60,6 +60,10 @@ class Context:
     def _send(self, topic, data, options):
         bus.emit(topic, data, trace_id=self.trace_id, emitted_by=self.step.name, **options)
 
+    def holds_writes(self):
+        """True if ``commit()`` has something to write (held emits or state writes)."""
+        return bool(self._emits) or (self.held and self.state.holds_writes())
+
     def commit(self):
         """Write what a background attempt held: state first, then its emits."""
         if self.held:

@@ -2,14 +2,20 @@
 
 django-q2 runs one job at a time per worker process, one process per core. Step
 handlers mostly wait (on mail servers, APIs, the database), so a job here only wakes
-the worker: ``wake(delivery_id)`` hands the delivery to one of ``THREADS`` handler
-threads in this process and returns. When every thread is busy it waits up to
-``SLOT_WAIT`` seconds, then hands the delivery back to the sweeper instead of
-hoarding it, so an idle worker elsewhere can take it.
+the worker: ``wake(delivery_id)`` takes one of ``THREADS`` handler slots for the
+delivery and returns. When every slot is busy it waits up to ``SLOT_WAIT`` seconds,
+then hands the delivery back to the sweeper instead of hoarding it, so an idle worker
+elsewhere can take it.
+
+Inside the process a delivery passes three hands: the *claimer* thread claims every
+delivery woken since its last claim at once, a *handler* thread runs the attempt, and
+the *completer* thread records every attempt finished since its last commit in one
+transaction (``batch``). Idle, each batch is one delivery; busy, a transaction carries
+many, and only two threads per process write to the delivery table.
 
 When the worker process exits (the cluster is stopping), running handlers get
-``SHUTDOWN_GRACE`` seconds to finish; the deliveries of those still running are
-handed back, due at once, for the next worker to run.
+``SHUTDOWN_GRACE`` seconds to finish; the deliveries of those still running, or
+claimed and not yet started, are handed back, due at once, for the next worker.
 """
 
 import logging
@@ -21,79 +27,172 @@ import threading
 import time
 from multiprocessing import util as mp_util
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
-from . import deliveries
+from . import batch, deliveries
 from .conf import workflow_settings
-from .runner import run_delivery
+from .runner import run_claimed
 
 logger = logging.getLogger("workflow")
+HANDED_BACK = "Worker stopped; handed back"
+
+
+def take_all(first, source):
+    """``first`` and whatever else ``source`` holds right now."""
+    items = [first]
+    while True:
+        try:
+            items.append(source.get_nowait())
+        except queue.Empty:
+            return items
+
+
+class Finished:
+    """An attempt waiting for the completer: set() tells its handler thread the outcome."""
+
+    def __init__(self, delivery, run, ctx):
+        self.delivery, self.run = delivery, run
+        self.write = ctx.commit if ctx.holds_writes() else None
+        self.error = None
+        self.done = threading.Event()
 
 
 class HandlerPool:
     def __init__(self, threads):
         self.threads = threads
         self.slots = threading.BoundedSemaphore(threads)
-        self.queue = queue.SimpleQueue()
-        self.running = {}  # thread id -> (delivery, run)
+        self.woken = queue.SimpleQueue()  # delivery ids, each holding a slot
+        self.claimed = queue.SimpleQueue()  # (delivery, run) waiting for a handler thread
+        self.finished = queue.SimpleQueue()  # Finished attempts waiting for the completer
+        self.held = {}  # delivery id -> (delivery, run): claimed here, not yet recorded
+        self.stopping = False
         self.lock = threading.Lock()
+        self.claiming = threading.Lock()
         self.idle = threading.Condition(self.lock)
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        # host:pid/thread, as runs name their worker; the claimer claims for the pool.
+        self.worker = f"{socket.gethostname()}:{os.getpid()}/pool"
         # Daemon threads: a handler still running when the process exits (after
         # drain() handed its delivery back) must not hold the exit up.
+        self._start(self._claim_loop, "step-claimer")
+        self._start(self._complete_loop, "step-completer")
         for number in range(threads):
-            threading.Thread(target=self._serve, name=f"step-{number}", daemon=True).start()
+            self._start(self._serve, f"step-{number}")
 
-    def _serve(self):
-        while True:
-            self._run(self.queue.get())
+    @staticmethod
+    def _start(target, name):
+        threading.Thread(target=target, name=name, daemon=True).start()
 
     def submit(self, delivery_id, wait):
         """Run ``delivery_id`` on a free thread; False if none freed up within ``wait``."""
         if not self.slots.acquire(timeout=wait):
             return False
-        self.queue.put(delivery_id)
+        self.woken.put(delivery_id)
         return True
 
-    def _run(self, delivery_id):
-        me = threading.get_ident()
+    # The claimer ---------------------------------------------------------------
+
+    def _claim_loop(self):
+        while True:
+            ids = take_all(self.woken.get(), self.woken)
+            with self.claiming:  # drain() waits for a claim in flight to be held
+                claimed = [] if self.stopping else self._claim(ids)
+                with self.lock:
+                    for delivery, run in claimed:
+                        self.held[delivery.pk] = (delivery, run)
+            if self.stopping and not claimed:
+                self._hand_back_wakes(ids)
+            for pair in claimed:
+                self.claimed.put(pair)
+            for _ in range(len(ids) - len(claimed)):
+                self.slots.release()  # not claimable (done, not due, taken elsewhere)
+
+    def _claim(self, ids):
         try:
-            run_delivery(
-                delivery_id,
-                f"{self.worker}/{threading.current_thread().name}",
-                on_claim=lambda d, r: self._hold(me, d, r),
-            )
+            return batch.claim_many(ids, self.worker)
         except Exception:
-            logger.exception("Delivery %s could not be run", delivery_id)
-        finally:
-            with self.lock:
-                self.running.pop(me, None)
-                self.idle.notify_all()
-            self.slots.release()
+            logger.exception("Could not claim deliveries %s; the sweeper will wake them", ids)
+            connection.close()
+            self._hand_back_wakes(ids)
+            return []
 
-    def _hold(self, thread_id, delivery, run):
-        with self.lock:
-            self.running[thread_id] = (delivery, run)
+    def _hand_back_wakes(self, ids):
+        for delivery_id in ids:
+            try:
+                deliveries.hand_back_wake(delivery_id)
+            except Exception:
+                logger.exception("Could not hand back delivery %s", delivery_id)
+                connection.close()
 
-    def drain(self, grace):
-        """Wait up to ``grace`` seconds for running handlers, then hand back the rest."""
-        deadline = time.monotonic() + grace
-        with self.lock:
-            while self.running and time.monotonic() < deadline:
-                self.idle.wait(deadline - time.monotonic())
-            left = list(self.running.values())
-        for delivery, run in left:
+    # Handler threads -----------------------------------------------------------
+
+    def _serve(self):
+        while True:
+            delivery, run = self.claimed.get()
             try:
                 close_old_connections()
-                if deliveries.release(delivery, run, "Worker stopped; handed back"):
-                    logger.warning(
-                        "Handed back delivery %s (%s): its worker stopped",
-                        delivery.pk,
-                        delivery.step_name,
-                    )
+                if self.stopping:
+                    self._hand_back(delivery, run)
+                else:
+                    run_claimed(delivery, run, complete=self._complete)
             except Exception:
-                logger.exception("Could not hand back delivery %s", delivery.pk)
+                logger.exception("Delivery %s could not be run", delivery.pk)
+            finally:
+                close_old_connections()
+                with self.lock:
+                    self.held.pop(delivery.pk, None)
+                    self.idle.notify_all()
+                self.slots.release()
+
+    def _complete(self, delivery, run, ctx):
+        """Hand a successful attempt to the completer and wait for it to be recorded."""
+        finished = Finished(delivery, run, ctx)
+        self.finished.put(finished)
+        finished.done.wait()
+        if finished.error is not None:
+            raise finished.error
+
+    # The completer -------------------------------------------------------------
+
+    def _complete_loop(self):
+        while True:
+            finished = take_all(self.finished.get(), self.finished)
+            try:
+                errors = batch.complete_many([(f.delivery, f.run, f.write) for f in finished])
+            except Exception as exc:  # the commit failed: none was recorded
+                logger.warning("Could not record %d attempts: %s", len(finished), exc)
+                connection.close()
+                errors = [exc] * len(finished)
+            for item, error in zip(finished, errors, strict=True):
+                item.error = error
+                item.done.set()
+
+    # Stopping ------------------------------------------------------------------
+
+    def drain(self, grace):
+        """Wait up to ``grace`` seconds for running handlers, then hand back the rest
+        (claimed here and not recorded); returns how many were handed back."""
+        deadline = time.monotonic() + grace
+        with self.claiming:
+            self.stopping = True
+        with self.lock:
+            while self.held and time.monotonic() < deadline:
+                self.idle.wait(deadline - time.monotonic())
+            left = list(self.held.values())
+        for delivery, run in left:
+            self._hand_back(delivery, run)
         return len(left)
+
+    def _hand_back(self, delivery, run):
+        try:
+            close_old_connections()
+            if deliveries.release(delivery, run, HANDED_BACK):
+                logger.warning(
+                    "Handed back delivery %s (%s): its worker stopped",
+                    delivery.pk,
+                    delivery.step_name,
+                )
+        except Exception:
+            logger.exception("Could not hand back delivery %s", delivery.pk)
 
 
 _pool = None

@@ -58,13 +58,28 @@ def run_delivery(delivery_id, worker="", on_claim=None):
         delivery, run = claimed
         if on_claim:
             on_claim(delivery, run)
-        signals.send(signals.run_started, sender=Run, run=run)
-        status = _attempt(delivery, run)
-        run.status = status
-        signals.send(signals.run_finished, sender=Run, run=run)
-        return status
+        return run_claimed(delivery, run)
     finally:
         close_old_connections()
+
+
+def complete_now(delivery, run, ctx):
+    """Record an attempt's success in a transaction of its own."""
+    deliveries.complete(delivery, run, ctx.commit)
+
+
+def run_claimed(delivery, run, complete=complete_now):
+    """Run one attempt at a delivery already claimed; returns the run status.
+
+    ``complete(delivery, run, ctx)`` records its success (the worker's completer
+    batches them); it raises ``ClaimLost`` if the claim was lost, or what the attempt's
+    held writes raised.
+    """
+    signals.send(signals.run_started, sender=Run, run=run)
+    status = _attempt(delivery, run, complete)
+    run.status = status
+    signals.send(signals.run_finished, sender=Run, run=run)
+    return status
 
 
 def _failed(outcome, log):
@@ -75,7 +90,7 @@ def _failed(outcome, log):
     return Run.Status.FAILED
 
 
-def _attempt(delivery, run):
+def _attempt(delivery, run, complete):
     step = registry.get(delivery.step_name)
     log = StepLogger(delivery.step_name, delivery.trace_id, run=run)
     try:
@@ -83,7 +98,7 @@ def _attempt(delivery, run):
             raise LookupError(f"no step named {delivery.step_name!r} is registered")
         ctx = Context(step, delivery.trace_id, held=True, logger=log)
         call_handler(step.handler, handler_args(step, delivery), ctx)  # sync or async def
-        deliveries.complete(delivery, run, ctx.commit)
+        complete(delivery, run, ctx)
         return Run.Status.SUCCEEDED
     except deliveries.ClaimLost as exc:
         log.warn("Attempt discarded", reason=str(exc))

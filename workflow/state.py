@@ -119,6 +119,9 @@ class AttemptState:
         self._ops[-1] = ("update", group, key, fn, default)
         return value
 
+    def holds_writes(self):
+        return bool(self._ops)
+
     def apply(self):
         """Write the held operations, in order; call inside a transaction."""
         for op, *args in self._ops:

@@ -145,3 +145,25 @@ def test_wake_hands_the_delivery_back_when_no_slot_frees_up(gate, monkeypatch, s
     wait_for(lambda: status_of(busy) == Status.SUCCEEDED)
     settle(pool)
     assert gate.started == 1
+
+
+def test_a_burst_of_deliveries_runs_each_once(steps):
+    """40 deliveries woken at once on a pool of 4 threads (claimed and recorded in
+    batches): each handler runs once, every delivery and run succeeds, held writes land."""
+    seen, lock = [], threading.Lock()
+
+    def count(input, ctx):
+        with lock:
+            seen.append(input["n"])
+        ctx.state.set("burst", str(input["n"]), True)
+
+    steps.add(EventStep(name="Counted", subscribes=["burst"]), count)
+    ids = [Delivery.objects.get(event=bus.emit("burst", {"n": n})).pk for n in range(40)]
+    pool = executor.HandlerPool(4)
+    for delivery_id in ids:
+        assert pool.submit(delivery_id, wait=10)
+    wait_for(lambda: Delivery.objects.filter(pk__in=ids, status=Status.SUCCEEDED).count() == 40)
+    settle(pool)
+    assert sorted(seen) == list(range(40))
+    assert Run.objects.filter(delivery_id__in=ids, status=Run.Status.SUCCEEDED).count() == 40
+    assert len(StateStore().get_group("burst")) == 40
