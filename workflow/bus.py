@@ -8,11 +8,15 @@ finds the delivery and sends the job.
 """
 
 import logging
+import os
+from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.conf import Conf
 from django_q.tasks import async_task
 
 from . import signals
@@ -101,12 +105,14 @@ def wake(delivery_ids):
     Until that mark the sweeper takes them for unwoken: if this process dies between
     its commit and its jobs, they are still delivered (a rare second wake-up is
     harmless: a claim is a compare-and-set). A delivery already claimed is not marked.
+    With the ORM broker the jobs and the mark are written in one transaction.
     """
-    sent = enqueue(delivery_ids)
-    if sent:
-        Delivery.objects.filter(
-            pk__in=sent, status=Delivery.Status.PENDING, attempts=0, enqueued_at__isnull=True
-        ).update(enqueued_at=timezone.now())
+    with jobs_transaction():
+        sent = enqueue(delivery_ids)
+        if sent:
+            Delivery.objects.filter(
+                pk__in=sent, status=Delivery.Status.PENDING, attempts=0, enqueued_at__isnull=True
+            ).update(enqueued_at=timezone.now())
     return sent
 
 
@@ -114,11 +120,47 @@ def enqueue(delivery_ids):
     """Send one wake-up job per delivery. A failure leaves them to the sweeper."""
     sent = []
     try:
-        for delivery_id in delivery_ids:
-            async_task(WAKE, delivery_id, task_name=f"delivery-{delivery_id}")
-            sent.append(delivery_id)
+        with jobs_transaction():
+            for delivery_id in delivery_ids:
+                async_task(WAKE, delivery_id, task_name=f"delivery-{delivery_id}", broker=broker())
+                sent.append(delivery_id)
     except Exception:
+        if _orm_broker():
+            sent = []  # rolled back with their transaction
         unsent = [i for i in delivery_ids if i not in sent]
         logger.exception("Could not enqueue deliveries %s; the sweeper will", unsent)
         Delivery.objects.filter(pk__in=unsent).update(enqueued_at=None)
     return sent
+
+
+_brokers = {}
+
+
+def broker():
+    """This process's django-q2 broker, made once (async_task otherwise makes one, and
+    with Redis a new connection, for every job)."""
+    pid = os.getpid()
+    if pid not in _brokers:
+        _brokers.clear()
+        _brokers[pid] = get_broker()
+    return _brokers[pid]
+
+
+def jobs_waiting():
+    """How many jobs wait in the broker for a worker (0 if the broker cannot tell)."""
+    try:
+        return broker().queue_size() or 0
+    except Exception:
+        logger.warning("Could not read the broker's queue size", exc_info=True)
+        return 0
+
+
+def _orm_broker():
+    return Conf.ORM is not None and router.db_for_write(Delivery) == Conf.ORM
+
+
+def jobs_transaction():
+    """With the ORM broker, jobs sent together are one transaction: one commit, and
+    django-q2 does not close the database connection before each job as it does in
+    autocommit mode. A failure sends none of them."""
+    return transaction.atomic(using=Conf.ORM) if _orm_broker() else nullcontext()

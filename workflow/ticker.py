@@ -67,9 +67,16 @@ ahead = Delivery.objects.filter(
 def sweep(now=None):
     """Send wake-ups for due deliveries no job carries; returns how many."""
     now = now or timezone.now()
-    stale = now - timedelta(seconds=workflow_settings.REENQUEUE_AFTER)
-    unwoken = claimable(now) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
-    due = Delivery.objects.filter(unwoken).filter(Q(message_group__isnull=True) | ~Exists(ahead))
+    unwoken = Q(enqueued_at__isnull=True)
+    if not bus.jobs_waiting():
+        # A job sent long ago is presumed lost only when none waits in the broker: under
+        # a backlog, jobs wait longer than REENQUEUE_AFTER, and sending them all again
+        # would only lengthen the queue.
+        stale = now - timedelta(seconds=workflow_settings.REENQUEUE_AFTER)
+        unwoken |= Q(enqueued_at__lt=stale)
+    due = Delivery.objects.filter(claimable(now) & unwoken).filter(
+        Q(message_group__isnull=True) | ~Exists(ahead)
+    )
     if not due.exists():
         return 0
     with transaction.atomic():

@@ -148,3 +148,20 @@ def test_a_second_sweep_does_not_wake_the_same_delivery_again():
     assert sweep() == 1
     assert sweep() == 0
     assert OrmQ.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_sweep_leaves_jobs_sent_long_ago_alone_while_jobs_wait_in_the_broker(monkeypatch):
+    """A delivery whose job was sent more than REENQUEUE_AFTER ago is not woken again
+    while the broker still holds jobs waiting (a backlog, not a lost job); once none
+    waits, it is. Unwoken deliveries are woken either way."""
+    now = timezone.now()
+    stale = -(workflow_settings.REENQUEUE_AFTER + 10)
+    waiting = make(due=-100, enqueued=stale, now=now)
+    unwoken = make(due=-5, now=now)
+    monkeypatch.setattr(bus, "jobs_waiting", lambda: 3)
+    assert sweep(now) == 1
+    assert woken_ids() == [unwoken.pk]
+    monkeypatch.setattr(bus, "jobs_waiting", lambda: 0)
+    assert sweep(now) == 1
+    assert woken_ids() == sorted([unwoken.pk, waiting.pk])
