@@ -1,6 +1,7 @@
 """A burst of registrations against `manage.py runserver` on the embedded default.
 
     python bench/burst.py [--users 200] [--clients 8]
+    python bench/burst.py --quick
 
 Prints the time from the first POST until every user is active with both flags,
 the POST latency, the memory of runserver and its workers (peak RSS sum and PSS
@@ -84,7 +85,10 @@ def main():
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="20 users, 3 samples")
     args = parser.parse_args()
+    if args.quick:
+        args.users, args.samples = 20, 3
     with tempfile.TemporaryDirectory() as tmp, Stack(tmp) as stack:
         single = time_to_active(stack, args.samples)
         idle_rss, idle_pss = stack.memory()

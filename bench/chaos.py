@@ -1,6 +1,7 @@
 """Registrations while worker processes are killed: is anything lost or run twice?
 
     python bench/chaos.py [--users 500] [--kills 5] [--clients 8]
+    python bench/chaos.py --quick
 
 Starts runserver (embedded cluster) with the e2e settings, where a run is presumed
 dead after 5 s instead of 60, sends the registrations from several clients, and
@@ -112,7 +113,10 @@ def main():
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="30 registrations, 1 kill")
     args = parser.parse_args()
+    if args.quick:
+        args.users, args.kills = 30, 1
     for label, kills in (("baseline (no kill)", 0), (f"{args.kills} worker kills", args.kills)):
         found, elapsed, killed = run(args.users, args.clients, kills)
         print(f"{label}: {args.users} registrations, all settled in {elapsed:.1f} s")

@@ -27,7 +27,7 @@ from bench.stack import Stack  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "bench-pass-12345"
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = "redis://127.0.0.1:6379/9"  # the benchmarks use Redis dbs 8 and 9 only
 
 COLLECT = """() => {
     window.delays = [];

@@ -1,0 +1,1 @@
+"""Bench-only steps and tasks (bench.settings installs this app; the project does not)."""
