@@ -17,7 +17,7 @@ from functools import reduce
 from operator import or_
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
 from .deliveries import ClaimLost, claim, claimable, complete
@@ -31,51 +31,57 @@ Status = Delivery.Status
 def claim_many(delivery_ids, worker=""):
     """Take each of ``delivery_ids`` that can be taken now; returns ``[(delivery, run)]``.
 
-    Due pending deliveries outside any fifo group are claimed together: one UPDATE per
-    step (its visibility timeout) and one INSERT of their runs, in one transaction.
-    Presumed-dead runs and fifo deliveries go through ``claim()`` one by one.
+    Due pending deliveries outside any fifo group, nearly all a worker is woken for, are
+    claimed together: one compare-and-set UPDATE, one read of what it took (with the
+    events) and one INSERT of their runs, in one transaction. Any others still
+    claimable (presumed-dead runs, fifo deliveries) go through ``claim()`` one by one.
     """
     now = timezone.now()
-    found = Delivery.objects.select_related("event").filter(claimable(now), pk__in=delivery_ids)
-    plain, others = [], []
-    for delivery in found:
-        fresh = delivery.status == Status.PENDING and delivery.message_group is None
-        (plain if fresh else others).append(delivery)
-    claimed = [pair for d in others if (pair := claim(d.pk, worker)) is not None]
-    return claimed + _claim_pending(plain, worker, now) if plain else claimed
+    claimed = _claim_pending(delivery_ids, worker, now)
+    taken = {delivery.pk for delivery, _ in claimed}
+    rest = [pk for pk in delivery_ids if pk not in taken]
+    if rest:
+        others = Delivery.objects.filter(claimable(now), pk__in=rest).values_list("pk", flat=True)
+        claimed += [pair for pk in others if (pair := claim(pk, worker)) is not None]
+    return claimed
 
 
-def _claim_pending(found, worker, now):
-    """Claim due pending deliveries read at ``now``; any another worker took is skipped."""
+def _claim_pending(delivery_ids, worker, now):
+    """Claim those of ``delivery_ids`` that are pending, due and in no fifo group."""
     token = uuid.uuid4()  # one per batch: a claim is still told apart by (pk, token)
-    by_step = {}
-    for delivery in found:
-        by_step.setdefault(delivery.step_name, []).append(delivery)
     with transaction.atomic():
-        for step_name, group in by_step.items():
-            policy = QueuePolicy.for_step(registry.get(step_name))
-            # Compare-and-set: only rows still pending and due (a pending row has no token).
-            Delivery.objects.filter(
-                pk__in=[d.pk for d in group], status=Status.PENDING, due_at__lte=now
-            ).update(
-                status=Status.RUNNING,
-                attempts=F("attempts") + 1,
-                claim_token=token,
-                claimed_until=now + timedelta(seconds=policy.visibility_timeout),
-                enqueued_at=None,
-            )
-        won = dict(
-            Delivery.objects.filter(pk__in=[d.pk for d in found], claim_token=token).values_list(
-                "pk", "claimed_until"
-            )
+        # Compare-and-set: only rows still pending and due (a pending row has no token).
+        taken = Delivery.objects.filter(
+            pk__in=delivery_ids, status=Status.PENDING, due_at__lte=now, message_group=None
+        ).update(
+            status=Status.RUNNING,
+            attempts=F("attempts") + 1,
+            claim_token=token,
+            claimed_until=visibility_deadline(now),
+            enqueued_at=None,
         )
-        held = [d for d in found if d.pk in won]
-        for delivery in held:
-            delivery.status, delivery.attempts = Status.RUNNING, delivery.attempts + 1
-            delivery.claim_token, delivery.claimed_until = token, won[delivery.pk]
-            delivery.enqueued_at = None
+        if not taken:
+            return []
+        held = list(
+            Delivery.objects.select_related("event").filter(pk__in=delivery_ids, claim_token=token)
+        )
         runs = Run.objects.bulk_create([_run(d, worker, now) for d in held])
     return list(zip(held, runs, strict=True))
+
+
+def visibility_deadline(now):
+    """Each claimed delivery's ``claimed_until``: now plus its step's visibility timeout
+    (a CASE over the steps whose timeout is not the default)."""
+    default = QueuePolicy.for_step(None).visibility_timeout
+    cases = []
+    for step in registry:
+        timeout = QueuePolicy.for_step(step).visibility_timeout
+        if timeout != default:
+            cases.append(When(step_name=step.name, then=Value(now + timedelta(seconds=timeout))))
+    deadline = now + timedelta(seconds=default)
+    if not cases:
+        return deadline
+    return Case(*cases, default=Value(deadline), output_field=DateTimeField())
 
 
 def _run(delivery, worker, now):
@@ -119,7 +125,10 @@ def _complete_bare(attempts):
     """Succeed attempts that hold no writes in two UPDATEs; False, with nothing changed,
     if any of them no longer holds its delivery (then each is completed on its own)."""
     now = timezone.now()
-    owned = reduce(or_, (Q(pk=d.pk, claim_token=d.claim_token) for d, _, _ in attempts))
+    by_token = {}  # the deliveries of one claim share its token
+    for delivery, _, _ in attempts:
+        by_token.setdefault(delivery.claim_token, []).append(delivery.pk)
+    owned = reduce(or_, (Q(claim_token=token, pk__in=pks) for token, pks in by_token.items()))
     try:
         with transaction.atomic():
             done = Delivery.objects.filter(owned, status=Status.RUNNING).update(
