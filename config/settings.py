@@ -104,9 +104,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool of connections in each process, shared by its threads (Django's advice
     # under ASGI, where persistent connections leak). Without it every request, handler
     # run and broker poll opens a new PostgreSQL session (a server process).
-    # DATABASE_POOL_SIZE is the most one process holds at once: a handler holds one
-    # while it runs, so a worker runs at most that many at a time (the other handler
-    # threads wait for a connection). 0: no pool.
+    # DATABASE_POOL_SIZE is the most one process holds at once: in a worker process
+    # the claimer and the completer keep one each and a handler holds one while it
+    # runs, so a worker runs at most POOL_SIZE - 2 handlers at a time (the other handler
+    # threads wait for a connection); use 4 or more. 0: no pool.
     POOL_SIZE = int(os.environ.get("DATABASE_POOL_SIZE", 10))
     if POOL_SIZE:
         DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": POOL_SIZE}}

@@ -146,6 +146,10 @@ class HandlerPool:
     def _complete(self, delivery, run, ctx):
         """Hand a successful attempt to the completer and wait for it to be recorded."""
         finished = Finished(delivery, run, ctx)
+        if getattr(connection, "pool", None) and not connection.in_atomic_block:
+            # Back to the pool while waiting: the completer needs a connection, and
+            # handler threads waiting here must not hold every one (PostgreSQL pool).
+            connection.close()
         self.finished.put(finished)
         finished.done.wait()
         if finished.error is not None:

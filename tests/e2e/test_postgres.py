@@ -143,6 +143,17 @@ def test_the_web_server_and_the_workers_reuse_pooled_connections(database, tmp_p
 
 
 @needs_postgres
+def test_more_handlers_than_pooled_connections_run_every_delivery_once(database, tmp_path):
+    """With a pool of four connections per process (the claimer and the completer keep
+    one each), the handlers of a burst, which hold one while they run and then wait for
+    the completer to record them, still all finish: a handler waiting for its attempt
+    to be recorded holds no connection."""
+    env = {"DATABASE_POOL_SIZE": "4"}
+    with Stack(tmp_path, env=env, database_url=database, reload=False) as stack:
+        assert_each_delivery_ran_once(stack, burst(stack, 30))
+
+
+@needs_postgres
 def test_two_clusters_share_the_registrations_and_run_each_delivery_once(database, tmp_path):
     """runserver's cluster and a second qcluster on one PostgreSQL database: a burst of
     1,000 registrations (E2E_REGISTRATIONS), every user active, every delivery run
