@@ -105,9 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # under ASGI, where persistent connections leak). Without it every request, handler
     # run and broker poll opens a new PostgreSQL session (a server process).
     # DATABASE_POOL_SIZE is the most one process holds at once: in a worker process
-    # the claimer and the completer keep one each and a handler holds one while it
-    # runs, so a worker runs at most POOL_SIZE - 2 handlers at a time (the other handler
-    # threads wait for a connection); use 4 or more. 0: no pool.
+    # the claimer and the completer keep one each, and a handler holds one from its
+    # first query until it stores a log line or ends (other handler threads wait for
+    # one meanwhile); use 4 or more. 0: no pool.
     POOL_SIZE = int(os.environ.get("DATABASE_POOL_SIZE", 10))
     if POOL_SIZE:
         DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": POOL_SIZE}}

@@ -126,5 +126,9 @@ class StepLogger:
         except Exception:
             python_logger.exception("Could not store %d step log lines", len(pending))
             return
+        if getattr(connection, "pool", None):
+            # Back to the pool (PostgreSQL): a handler that logs, then waits on a mail
+            # server or an API, holds no connection while it waits.
+            connection.close()
         for entry in pending:
             signals.send(signals.log_written, sender=LogEntry, entry=entry)
