@@ -6,6 +6,7 @@ the cluster has not stopped a moment after that, its processes are killed (their
 deliveries run again once their visibility timeout passes).
 """
 
+import gc
 import os
 import signal
 import threading
@@ -36,6 +37,8 @@ class Command(QClusterCommand):
         from django_q.cluster import Cluster  # reads Q_CLUSTER_NAME on import
 
         self.stopping = threading.Event()
+        gc.collect()
+        gc.freeze()
         self.supervisor = Supervisor(Cluster, on_start=self.handle_signals)
         self.cluster = self.supervisor.start()
         if options.get("run_once"):
