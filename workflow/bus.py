@@ -1,14 +1,22 @@
 """Emit: record an event and one delivery per subscriber, then wake the workers.
 
 This is the only module that talks to django-q2. A django-q2 job carries nothing but
-a delivery id (never user data), and is sent only after the transaction that recorded
-the delivery commits: an event emitted in a transaction that rolls back is never
+delivery ids (never user data), and is sent only after the transaction that recorded
+the deliveries commits: an event emitted in a transaction that rolls back is never
 delivered. If the process dies between the commit and the job, the ticker's sweeper
 finds the delivery and sends the job.
+
+A job carries several deliveries: those of emits that commit while this process is
+sending another job go together in the next jobs (``Waker``), spread over the
+cluster's workers, up to ``WAKE_BATCH`` per job. An idle process sends an emit's jobs
+at once; a busy one sends fewer jobs than deliveries, which is what keeps the runtime
+from being slower than the queue under it.
 """
 
 import logging
+import math
 import os
+import threading
 from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
@@ -27,6 +35,7 @@ from .registry import registry
 
 logger = logging.getLogger("workflow")
 WAKE = "workflow.executor.wake"
+WAKE_BATCH = 16  # delivery ids per job, at most (a worker has THREADS handler slots)
 
 
 def emit(topic, data, *, trace_id=None, emitted_by="", delay=None, idempotency_key=None):
@@ -95,7 +104,7 @@ def delivery_for(step, event, now, delay):
 
 def _committed(event, deliveries):
     now = timezone.now()
-    wake([d.pk for d in deliveries if d.due_at <= now])
+    waker().wake([d.pk for d in deliveries if d.due_at <= now])
     signals.send(signals.event_emitted, sender=Event, event=event, deliveries=deliveries)
 
 
@@ -116,14 +125,66 @@ def wake(delivery_ids):
     return sent
 
 
+class Waker:
+    """Sends the wake-ups of this process's emits, those that commit together in one job.
+
+    The thread that finds no job being sent sends its own deliveries' job, and before
+    it returns, those of every emit that committed meanwhile (in other threads, which
+    return at once). An emit alone is sent at once, by its own thread; under load the
+    jobs carry several deliveries each. Whoever adds ids after the sender's last look
+    finds the sender gone and sends them itself, so none is left behind.
+    """
+
+    def __init__(self):
+        self.pending = []
+        self.guard = threading.Lock()  # over ``pending``
+        self.sending = threading.Lock()  # held by the thread sending jobs
+
+    def wake(self, delivery_ids):
+        if not delivery_ids:
+            return
+        with self.guard:
+            self.pending.extend(delivery_ids)
+        while self.sending.acquire(blocking=False):
+            try:
+                with self.guard:
+                    ids, self.pending = self.pending, []
+                if ids:
+                    wake(ids)
+            finally:
+                self.sending.release()
+            with self.guard:
+                if not self.pending:
+                    return
+
+
+_waker = Waker()
+
+
+def waker():
+    return _waker
+
+
+def _new_waker_after_fork():
+    """A forked child may inherit a lock some thread of its parent held: it starts anew."""
+    global _waker
+    _waker = Waker()
+
+
+os.register_at_fork(after_in_child=_new_waker_after_fork)
+
+
 def enqueue(delivery_ids):
-    """Send one wake-up job per delivery. A failure leaves them to the sweeper."""
+    """Send the wake-up jobs of ``delivery_ids``, up to ``WAKE_BATCH`` per job; returns
+    those sent. A failure leaves the rest to the sweeper."""
     sent = []
+    per_job = job_size(len(delivery_ids))
     try:
         with jobs_transaction():
-            for delivery_id in delivery_ids:
-                async_task(WAKE, delivery_id, task_name=f"delivery-{delivery_id}", broker=broker())
-                sent.append(delivery_id)
+            for start in range(0, len(delivery_ids), per_job):
+                ids = list(delivery_ids[start : start + per_job])
+                async_task(WAKE, *ids, task_name=job_name(ids), broker=broker())
+                sent.extend(ids)
     except Exception:
         if _orm_broker():
             sent = []  # rolled back with their transaction
@@ -131,6 +192,18 @@ def enqueue(delivery_ids):
         logger.exception("Could not enqueue deliveries %s; the sweeper will", unsent)
         Delivery.objects.filter(pk__in=unsent).update(enqueued_at=None)
     return sent
+
+
+def job_size(count):
+    """Deliveries per job for ``count`` to send: spread over the cluster's workers (two
+    deliveries, two workers: a job each, so CPU-bound handlers do not share a process),
+    at most ``WAKE_BATCH`` per job."""
+    return max(1, min(WAKE_BATCH, math.ceil(count / max(Conf.WORKERS or 1, 1))))
+
+
+def job_name(ids):
+    """``delivery-7``, or ``delivery-7+15`` for a job that carries 15 more."""
+    return f"delivery-{ids[0]}" + (f"+{len(ids) - 1}" if len(ids) > 1 else "")
 
 
 _brokers = {}

@@ -2,7 +2,7 @@
 
 django-q2 runs one job at a time per worker process, one process per core. Step
 handlers mostly wait (on mail servers, APIs, the database), so a job here only wakes
-the worker: ``wake(delivery_id)`` takes one of ``THREADS`` handler slots for the
+the worker: ``wake(*delivery_ids)`` takes one of ``THREADS`` handler slots for each
 delivery and returns. When every slot is busy it waits up to ``SLOT_WAIT`` seconds,
 then hands the delivery back to the sweeper instead of hoarding it, so an idle worker
 elsewhere can take it.
@@ -27,7 +27,7 @@ import threading
 import time
 from multiprocessing import util as mp_util
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, reset_queries
 
 from . import batch, deliveries
 from .conf import workflow_settings
@@ -94,6 +94,7 @@ class HandlerPool:
     def _claim_loop(self):
         while True:
             ids = take_all(self.woken.get(), self.woken)
+            reset_queries()  # with DEBUG on, each connection keeps its queries (see _serve)
             with self.claiming:  # drain() waits for a claim in flight to be held
                 claimed = [] if self.stopping else self._claim(ids)
                 with self.lock:
@@ -138,6 +139,9 @@ class HandlerPool:
                 logger.exception("Delivery %s could not be run", delivery.pk)
             finally:
                 close_old_connections()
+                # With DEBUG on, Django keeps each connection's queries (up to 9,000)
+                # until a request starts; a worker's threads serve no requests.
+                reset_queries()
                 with self.lock:
                     self.held.pop(delivery.pk, None)
                     self.idle.notify_all()
@@ -160,6 +164,7 @@ class HandlerPool:
     def _complete_loop(self):
         while True:
             finished = take_all(self.finished.get(), self.finished)
+            reset_queries()
             try:
                 errors = batch.complete_many([(f.delivery, f.run, f.write) for f in finished])
             except Exception as exc:  # the commit failed: none was recorded
@@ -228,8 +233,15 @@ def _exit(signum, frame):
     raise SystemExit(0)
 
 
-def wake(delivery_id):
-    """The django-q2 job: run one delivery on a handler thread of this worker."""
-    if not handler_pool().submit(delivery_id, wait=workflow_settings.SLOT_WAIT):
-        deliveries.hand_back_wake(delivery_id)
-    return delivery_id
+def wake(*delivery_ids):
+    """The django-q2 job: run deliveries on handler threads of this worker. A job
+    carries those of the emits that committed together (see ``bus.Waker``); those for
+    which no handler slot frees up within ``SLOT_WAIT`` are handed back to the sweeper,
+    for an idle worker elsewhere."""
+    pool = handler_pool()
+    for n, delivery_id in enumerate(delivery_ids):
+        if not pool.submit(delivery_id, wait=workflow_settings.SLOT_WAIT):
+            for waiting in delivery_ids[n:]:
+                deliveries.hand_back_wake(waiting)
+            break
+    return list(delivery_ids)

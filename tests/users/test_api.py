@@ -112,7 +112,8 @@ def test_register_writes_state_and_emits_once_enqueued_on_commit(
     assert (event.trace_id, event.emitted_by) == (response["X-Trace-Id"], "RegisterUser")
     deliveries = Delivery.objects.filter(event=event)
     assert sorted(d.step_name for d in deliveries) == ["SendWelcomeEmail", "SetupUserAccount"]
-    assert OrmQ.objects.count() == 2
+    woken = sorted(pk for job in OrmQ.objects.all() for pk in job.args())
+    assert woken == sorted(d.pk for d in deliveries)
     run = Run.objects.get(trace_id=response["X-Trace-Id"])
     assert (run.step_name, run.status) == ("RegisterUser", Run.Status.SUCCEEDED)
 

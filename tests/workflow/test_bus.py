@@ -1,10 +1,14 @@
 """Emit: one event, one delivery per subscriber, and wake-up jobs only after commit."""
 
+import threading
+import time
+from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
+from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from workflow import bus, signals
@@ -24,7 +28,7 @@ def woken_ids():
     """The delivery ids the stored django-q2 jobs carry."""
     jobs = list(OrmQ.objects.all())
     assert all(job.func() == bus.WAKE for job in jobs)
-    return sorted(job.args()[0] for job in jobs)
+    return sorted(pk for job in jobs for pk in job.args())
 
 
 @pytest.fixture
@@ -128,8 +132,9 @@ def test_emit_in_a_rolled_back_transaction_leaves_nothing(steps, emitted):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_committed_emit_sends_one_job_per_delivery_only_after_commit(steps):
-    """Each delivery gets one wake-up job, sent when the outer transaction commits."""
+def test_committed_emit_sends_wake_up_jobs_only_after_commit(steps):
+    """The emit's deliveries are carried by wake-up jobs sent when the outer transaction
+    commits."""
     subscribe(steps, "A", "t")
     subscribe(steps, "B", "t")
     with transaction.atomic():
@@ -208,3 +213,86 @@ def test_step_delay_seconds_delays_only_that_steps_delivery(
     now = Delivery.objects.get(step_name="Now")
     assert later.due_at >= before + timedelta(seconds=30) and later.enqueued_at is None
     assert now.due_at <= timezone.now() and now.enqueued_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_carries_at_most_wake_batch_deliveries(steps, monkeypatch):
+    """enqueue() of 40 deliveries with one worker sends jobs of 16, 16 and 8, each id
+    exactly once."""
+    subscribe(steps, "A", "t")
+    monkeypatch.setattr(Conf, "WORKERS", 1)
+    monkeypatch.setattr(bus.Waker, "wake", lambda self, ids: None)  # the emits send nothing
+    ids = [Delivery.objects.get(event=bus.emit("t", {"n": n})).pk for n in range(40)]
+    assert bus.enqueue(ids) == ids
+    jobs = sorted(OrmQ.objects.all(), key=lambda job: job.args()[0])
+    assert [len(job.args()) for job in jobs] == [16, 16, 8]
+    assert [pk for job in jobs for pk in job.args()] == ids
+    assert jobs[0].name() == f"delivery-{ids[0]}+15"
+
+
+def test_the_waker_sends_what_commits_while_it_sends_in_the_next_job(monkeypatch):
+    """While one thread sends a job, other threads' wake-ups return at once and go, all
+    of them, in the job that thread sends next; a wake-up on an idle waker goes at once."""
+    sent, first_job_held, release = [], threading.Event(), threading.Event()
+
+    def wake(ids):
+        sent.append(list(ids))
+        if len(sent) == 1:
+            first_job_held.set()
+            assert release.wait(5)
+        return ids
+
+    monkeypatch.setattr(bus, "wake", wake)
+    waker = bus.Waker()
+    sender = threading.Thread(target=waker.wake, args=([1],))
+    sender.start()
+    assert first_job_held.wait(5)
+    for n in range(2, 12):  # these find a job being sent: they leave theirs and return
+        waker.wake([n])
+    assert sent == [[1]]
+    release.set()
+    sender.join(5)
+    assert sent == [[1], list(range(2, 12))]
+    waker.wake([12])  # idle: sent by the caller, at once
+    assert sent[-1] == [12]
+
+
+def test_the_waker_leaves_no_delivery_behind_under_concurrent_emits(monkeypatch):
+    """20 threads waking 50 deliveries each: every id is sent exactly once, in fewer jobs."""
+    sent, lock = [], threading.Lock()
+
+    def wake(ids):
+        time.sleep(0.001)  # a job takes a moment to send
+        with lock:
+            sent.append(list(ids))
+        return ids
+
+    monkeypatch.setattr(bus, "wake", wake)
+    waker = bus.Waker()
+
+    def emits(first):
+        for n in range(first, first + 50):
+            waker.wake([n])
+
+    threads = [threading.Thread(target=emits, args=(t * 50,)) for t in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(pk for job in sent for pk in job) == list(range(1000))
+    assert len(sent) < 1000
+
+
+@pytest.mark.parametrize(
+    "workers, count, sizes",
+    [(2, 2, [1, 1]), (2, 1, [1]), (2, 9, [5, 4]), (4, 10, [3, 3, 3, 1]), (2, 40, [16, 16, 8])],
+)
+def test_jobs_spread_deliveries_over_the_workers(monkeypatch, workers, count, sizes):
+    """The deliveries sent together are spread over the cluster's workers, a job each,
+    up to WAKE_BATCH per job."""
+    monkeypatch.setattr(Conf, "WORKERS", workers)
+    jobs = []
+    monkeypatch.setattr(bus, "async_task", lambda func, *ids, **kwargs: jobs.append(ids))
+    monkeypatch.setattr(bus, "jobs_transaction", nullcontext)
+    assert bus.enqueue(list(range(count))) == list(range(count))
+    assert [len(job) for job in jobs] == sizes

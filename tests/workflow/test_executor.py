@@ -134,9 +134,9 @@ def test_wake_hands_the_delivery_back_when_no_slot_frees_up(gate, monkeypatch, s
     monkeypatch.setattr(executor, "_pool", pool)
     busy, waiting = new_delivery(1), new_delivery(2)
     assert Delivery.objects.get(pk=waiting).enqueued_at is not None
-    assert executor.wake(busy) == busy
+    assert executor.wake(busy) == [busy]
     wait_for(lambda: gate.started == 1)
-    assert executor.wake(waiting) == waiting
+    assert executor.wake(waiting) == [waiting]
     delivery = Delivery.objects.get(pk=waiting)
     assert delivery.enqueued_at is None
     assert (delivery.status, delivery.attempts) == (Status.PENDING, 0)
@@ -167,3 +167,20 @@ def test_a_burst_of_deliveries_runs_each_once(steps):
     assert sorted(seen) == list(range(40))
     assert Run.objects.filter(delivery_id__in=ids, status=Run.Status.SUCCEEDED).count() == 40
     assert len(StateStore().get_group("burst")) == 40
+
+
+def test_a_job_of_several_deliveries_hands_back_those_no_slot_frees_up_for(gate, monkeypatch, settings):
+    """wake(a, b, c) on a pool of 2 threads runs a and b, hands c back to the sweeper."""
+    settings.WORKFLOW = {**settings.WORKFLOW, "SLOT_WAIT": 0.1}
+    pool = executor.HandlerPool(2)
+    pool.pid = os.getpid()
+    monkeypatch.setattr(executor, "_pool", pool)
+    ids = [new_delivery(n) for n in (1, 2, 3)]
+    assert executor.wake(*ids) == ids
+    wait_for(lambda: gate.started == 2)
+    left = Delivery.objects.get(pk=ids[2])
+    assert left.enqueued_at is None
+    assert (left.status, left.attempts) == (Status.PENDING, 0)
+    gate.open()
+    wait_for(lambda: all(status_of(pk) == Status.SUCCEEDED for pk in ids[:2]))
+    settle(pool)

@@ -1,9 +1,10 @@
-"""What reaches the broker: a wake-up job per delivery, carrying a delivery id and no user data.
+"""What reaches the broker: wake-up jobs carrying delivery ids and no user data.
 
 With the ORM broker as config/settings.py configures it (not sync mode), registering a
-user puts one django-q2 job per delivery in the OrmQ table, after the commit. Each
-job names ``workflow.executor.wake`` with a single integer argument, the delivery id;
-the user's name, email and password are in no job, signed, compressed or not.
+user puts django-q2 jobs in the OrmQ table, after the commit, for the emit's two
+deliveries. Each job names ``workflow.executor.wake`` with integer arguments, the
+delivery ids; the user's name, email and password are in no job, signed, compressed
+or not.
 """
 
 import pickle
@@ -43,7 +44,7 @@ def orm_broker(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_broker_jobs_carry_only_a_delivery_id(orm_broker):
+def test_broker_jobs_carry_only_delivery_ids(orm_broker):
     response = APIClient().post(
         "/users/register", {"name": NAME, "email": EMAIL, "password": PASSWORD}, format="json"
     )
@@ -52,16 +53,16 @@ def test_broker_jobs_carry_only_a_delivery_id(orm_broker):
     deliveries = set(Delivery.objects.values_list("pk", flat=True))
     jobs = list(OrmQ.objects.all())
     assert len(deliveries) == 2  # SendWelcomeEmail and SetupUserAccount
-    assert len(jobs) == len(deliveries)
+    assert 1 <= len(jobs) <= len(deliveries)
     assert orm_broker.queue_size() == len(jobs)
 
     woken = set()
     for job in jobs:
         task = SignedPackage.loads(job.payload)
         assert task["func"] == "workflow.executor.wake"
-        assert len(task["args"]) == 1 and type(task["args"][0]) is int
+        assert task["args"] and all(type(arg) is int for arg in task["args"])
         assert not task.get("kwargs")
-        woken.add(task["args"][0])
+        woken.update(task["args"])
 
         raw = core_signing.loads(
             job.payload, key=Conf.SECRET_KEY, salt=Conf.PREFIX, serializer=RawBytes

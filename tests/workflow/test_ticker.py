@@ -12,6 +12,8 @@ from workflow.models import Delivery, Trace
 from workflow.steps import CronStep
 from workflow.ticker import Ticker, cron_slot, fire_cron, sweep
 
+from .test_bus import woken_ids
+
 Status = Delivery.Status
 
 
@@ -21,12 +23,6 @@ def at(hour, minute, second=0):
 
 def cron_step(steps, name="Every5", cron="*/5 * * * *"):
     return steps.add(CronStep(name=name, cron=cron), lambda ctx: None)
-
-
-def woken_ids():
-    jobs = list(OrmQ.objects.all())
-    assert all(job.func() == bus.WAKE for job in jobs)
-    return sorted(job.args()[0] for job in jobs)
 
 
 def test_cron_slot_is_the_latest_firing_at_or_before_now():
