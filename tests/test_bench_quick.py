@@ -22,6 +22,7 @@ NUMBER = r"[\d.,]+"
 SCRIPTS = {
     "seed_latency.py": [
         rf"sqlite .* POST returned -> active \(n=5\): median {NUMBER} s, p95 {NUMBER} s",
+        rf"as recorded in the database .* median {NUMBER} s, p95 {NUMBER} s",
         rf"baseline: the flow's floor .* ratio median / floor = {NUMBER}x",
     ],
     "hops.py": [
