@@ -126,13 +126,14 @@ def wake(delivery_ids):
 
 
 class Waker:
-    """Sends the wake-ups of this process's emits, those that commit together in one job.
+    """Sends the wake-ups of this process's emits, those that commit together at once.
 
-    The thread that finds no job being sent sends its own deliveries' job, and before
+    The thread that finds no job being sent sends its own deliveries' jobs, and before
     it returns, those of every emit that committed meanwhile (in other threads, which
     return at once). An emit alone is sent at once, by its own thread; under load the
     jobs carry several deliveries each. Whoever adds ids after the sender's last look
-    finds the sender gone and sends them itself, so none is left behind.
+    finds the sender gone and sends them itself, so none is left behind. If sending
+    fails, the deliveries it held stay unmarked and the sweeper sends them.
     """
 
     def __init__(self):
