@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
+from . import postgres
 from .deliveries import ClaimLost, claim, claimable, complete
 from .models import Delivery, Run
 from .policy import QueuePolicy
@@ -49,6 +50,8 @@ def claim_many(delivery_ids, worker=""):
 def _claim_pending(delivery_ids, worker, now):
     """Claim those of ``delivery_ids`` that are pending, due and in no fifo group."""
     token = uuid.uuid4()  # one per batch: a claim is still told apart by (pk, token)
+    if connection.vendor == "postgresql":  # the same in one statement
+        return postgres.claim_pending(delivery_ids, token, deadlines(now), now, worker)
     with transaction.atomic():
         commit_without_waiting_for_disk()
         # Compare-and-set: only rows still pending and due (a pending row has no token).
@@ -83,19 +86,25 @@ def commit_without_waiting_for_disk():
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def visibility_deadline(now):
-    """Each claimed delivery's ``claimed_until``: now plus its step's visibility timeout
-    (a CASE over the steps whose timeout is not the default)."""
+def deadlines(now):
+    """Each step's ``claimed_until`` if claimed now, by step name ("": every other step)."""
     default = QueuePolicy.for_step(None).visibility_timeout
-    cases = []
+    found = {"": now + timedelta(seconds=default)}
     for step in registry:
         timeout = QueuePolicy.for_step(step).visibility_timeout
         if timeout != default:
-            cases.append(When(step_name=step.name, then=Value(now + timedelta(seconds=timeout))))
-    deadline = now + timedelta(seconds=default)
+            found[step.name] = now + timedelta(seconds=timeout)
+    return found
+
+
+def visibility_deadline(now):
+    """Each claimed delivery's ``claimed_until``: now plus its step's visibility timeout
+    (a CASE over the steps whose timeout is not the default)."""
+    found = deadlines(now)
+    cases = [When(step_name=name, then=Value(at)) for name, at in found.items() if name]
     if not cases:
-        return deadline
-    return Case(*cases, default=Value(deadline), output_field=DateTimeField())
+        return found[""]
+    return Case(*cases, default=Value(found[""]), output_field=DateTimeField())
 
 
 def _run(delivery, worker, now):

@@ -21,13 +21,13 @@ from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
 
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, connection, router, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.tasks import async_task
 
-from . import signals
+from . import postgres, signals
 from .jsonutil import json_copy
 from .models import Delivery, Event, Trace, new_trace_id
 from .policy import QueuePolicy
@@ -57,6 +57,8 @@ def emit(topic, data, *, trace_id=None, emitted_by="", delay=None, idempotency_k
     new_trace = not trace_id
     trace_id = trace_id or new_trace_id()
     fields = {"topic": topic, "data": data, "trace_id": trace_id, "emitted_by": emitted_by}
+    if idempotency_key is None and connection.vendor == "postgresql":
+        return _record_in_one_statement(fields, new_trace, now, delay)
     with transaction.atomic():
         event, created = _record(fields, idempotency_key, now)
         if created and new_trace:
@@ -67,6 +69,20 @@ def emit(topic, data, *, trace_id=None, emitted_by="", delay=None, idempotency_k
             [delivery_for(step, event, now, delay) for step in registry.subscribers(topic)]
         )
         transaction.on_commit(partial(_committed, event, deliveries), robust=True)
+    return event
+
+
+def _record_in_one_statement(fields, new_trace, now, delay):
+    """``emit`` on PostgreSQL without an idempotency key: the same rows in one statement
+    (an implicit transaction of its own, or part of the caller's)."""
+    event = Event(**fields, created_at=now)
+    trace = None
+    if new_trace:
+        trace = Trace(trace_id=event.trace_id, entry_step=event.emitted_by, started_at=now)
+    steps = registry.subscribers(event.topic)
+    deliveries = [delivery_for(step, event, now, delay) for step in steps]
+    postgres.record_emit(event, trace, deliveries)
+    transaction.on_commit(partial(_committed, event, deliveries), robust=True)
     return event
 
 

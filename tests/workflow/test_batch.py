@@ -9,7 +9,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -207,3 +207,33 @@ def test_complete_many_falls_back_to_one_by_one_when_a_bare_attempt_lost_its_cla
     assert isinstance(errors[0], deliveries.ClaimLost) and errors[1:] == [None, None]
     assert Run.objects.get(pk=claimed[0][1].pk).status == Run.Status.RUNNING
     assert Run.objects.get(pk=claimed[1][1].pk).status == Run.Status.SUCCEEDED
+
+
+on_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="PostgreSQL only (tests/test_on_postgres.py runs this module there); "
+    "SQLite claims through the ORM",
+)
+
+
+@on_postgres
+def test_on_postgresql_a_claim_is_one_statement_that_does_not_wait_for_the_disk(noop):
+    """The claim's update, its runs and the read of what it took, with the events, are
+    one statement, and its transaction commits asynchronously."""
+    ids = emit(5)
+    with transaction.atomic():  # to look at the claim's transaction from inside
+        with CaptureQueriesContext(connection) as queries:
+            claimed = batch.claim_many(ids, "w1")
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "off"
+    assert len(queries) == 1
+    assert sorted(d.pk for d, _ in claimed) == sorted(ids)
+    for delivery, run in claimed:
+        stored = Run.objects.get(pk=run.pk)
+        assert (stored.delivery_id, stored.attempt, stored.worker) == (delivery.pk, 1, "w1")
+        assert delivery.event.data == Event.objects.get(pk=delivery.event_id).data
+        assert delivery.claim_token == Delivery.objects.get(pk=delivery.pk).claim_token
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"  # only the claim's own transaction

@@ -6,13 +6,14 @@ from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from workflow import bus, signals
-from workflow.models import Delivery, Event
+from workflow.models import Delivery, Event, Trace
 from workflow.steps import EventStep
 
 
@@ -296,3 +297,36 @@ def test_jobs_spread_deliveries_over_the_workers(monkeypatch, workers, count, si
     monkeypatch.setattr(bus, "jobs_transaction", nullcontext)
     assert bus.enqueue(list(range(count))) == list(range(count))
     assert [len(job) for job in jobs] == sizes
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="PostgreSQL only (tests/test_on_postgres.py runs this module there); "
+    "SQLite emits through the ORM",
+)
+@pytest.mark.django_db
+def test_on_postgresql_an_emit_is_one_statement(steps, django_capture_on_commit_callbacks):
+    """The event, its new trace and its deliveries are written by one statement, and
+    the instances emit hands on carry the ids they were stored with."""
+    subscribe(steps, "A", "t")
+    subscribe(steps, "B", "t")
+    with django_capture_on_commit_callbacks() as callbacks:
+        with CaptureQueriesContext(connection) as queries:
+            event = bus.emit("t", {"n": 1}, emitted_by="Api", delay=5)
+    assert len(queries) == 1
+    (committed,) = callbacks
+    announced, deliveries = committed.args
+    assert announced is event
+    stored = Event.objects.get(pk=event.pk)
+    assert (stored.topic, stored.data, stored.emitted_by) == ("t", {"n": 1}, "Api")
+    assert Trace.objects.get(trace_id=event.trace_id).entry_step == "Api"
+    rows = {d.pk: d for d in Delivery.objects.filter(event=event)}
+    assert sorted(rows) == sorted(d.pk for d in deliveries)
+    for delivery in deliveries:
+        row = rows[delivery.pk]
+        assert (row.step_name, row.due_at, row.event_id) == (
+            delivery.step_name,
+            delivery.due_at,
+            event.pk,
+        )
+        assert row.status == Delivery.Status.PENDING and row.enqueued_at is None

@@ -1,0 +1,55 @@
+"""The runtime's unit tests again on PostgreSQL, where emit and claim are single
+statements of their own (workflow/postgres.py) and SQLite's ORM path is not taken.
+
+Runs pytest on those modules in a child process with DATABASE_URL pointing at this
+machine's PostgreSQL (127.0.0.1:5432), which `.ci/run` starts if it is down; pytest-django
+makes and drops a test database of its own. Skips where PostgreSQL cannot be had.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = [
+    "tests/workflow/test_batch.py",
+    "tests/workflow/test_bus.py",
+    "tests/workflow/test_idempotent_emit.py",
+    "tests/workflow/test_fifo.py",
+    "tests/workflow/test_runner.py",
+    "tests/workflow/test_replay.py",
+    "tests/workflow/test_steps.py",
+    "tests/users",
+]
+
+
+def reachable(port):
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.skipif(not reachable(5432), reason="PostgreSQL is not running on 127.0.0.1:5432")
+def test_the_runtime_unit_tests_pass_on_postgresql():
+    name = f"workflow_unit_{uuid.uuid4().hex[:8]}"  # pytest-django adds a test_ prefix
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}",
+        "DATABASE_POOL_SIZE": "0",  # tests that race threads close their connections
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", *MODULES],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    # The PostgreSQL-only tests ran (they skip on SQLite, in the main run).
+    assert "PostgreSQL only" not in result.stdout, result.stdout[-3000:]
