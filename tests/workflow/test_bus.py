@@ -310,9 +310,11 @@ def test_on_postgresql_an_emit_is_one_statement(steps, django_capture_on_commit_
     the instances emit hands on carry the ids they were stored with."""
     subscribe(steps, "A", "t")
     subscribe(steps, "B", "t")
-    with django_capture_on_commit_callbacks() as callbacks:
-        with CaptureQueriesContext(connection) as queries:
-            event = bus.emit("t", {"n": 1}, emitted_by="Api", delay=5)
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        CaptureQueriesContext(connection) as queries,
+    ):
+        event = bus.emit("t", {"n": 1}, emitted_by="Api", delay=5)
     assert len(queries) == 1
     (committed,) = callbacks
     announced, deliveries = committed.args

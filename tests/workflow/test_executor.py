@@ -169,7 +169,9 @@ def test_a_burst_of_deliveries_runs_each_once(steps):
     assert len(StateStore().get_group("burst")) == 40
 
 
-def test_a_job_of_several_deliveries_hands_back_those_no_slot_frees_up_for(gate, monkeypatch, settings):
+def test_a_job_of_several_deliveries_hands_back_those_no_slot_frees_up_for(
+    gate, monkeypatch, settings
+):
     """wake(a, b, c) on a pool of 2 threads runs a and b, hands c back to the sweeper."""
     settings.WORKFLOW = {**settings.WORKFLOW, "SLOT_WAIT": 0.1}
     pool = executor.HandlerPool(2)
