@@ -116,19 +116,35 @@ class StepLogger:
 
     def flush(self):
         """Store the lines held back while a transaction was open (or by async code)."""
-        if not self._pending or in_event_loop() or connection.in_atomic_block:
+        self.store(self.take())
+
+    def store(self, entries):
+        """Store ``entries`` (from ``take()``); a failure is logged, not raised."""
+        if not entries:
             return
+        try:
+            LogEntry.objects.bulk_create(entries)
+        except Exception:
+            python_logger.exception("Could not store %d step log lines", len(entries))
+            return
+        self.stored(entries)
+
+    def take(self):
+        """The lines waiting to be stored, if they can be stored now (no transaction
+        open, not in async code), each with this logger's run; the caller stores them,
+        then calls ``stored()``."""
+        if not self._pending or in_event_loop() or connection.in_atomic_block:
+            return []
         pending, self._pending = self._pending, []
         for entry in pending:
             entry.run = entry.run or self.run
-        try:
-            LogEntry.objects.bulk_create(pending)
-        except Exception:
-            python_logger.exception("Could not store %d step log lines", len(pending))
-            return
+        return pending
+
+    def stored(self, entries):
+        """``entries`` (from ``take()``) are stored: announce them."""
         if getattr(connection, "pool", None):
             # Back to the pool (PostgreSQL): a handler that logs, then waits on a mail
             # server or an API, holds no connection while it waits.
             connection.close()
-        for entry in pending:
+        for entry in entries:
             signals.send(signals.log_written, sender=LogEntry, entry=entry)

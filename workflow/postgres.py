@@ -11,7 +11,7 @@ rows, same compare-and-set, a sixth of the round trips and of the ORM's work: ab
 
 from django.db import connection
 
-from .models import Delivery, Event, Run, Trace
+from .models import Delivery, Event, LogEntry, Run, Trace
 
 Status = Delivery.Status
 
@@ -162,3 +162,30 @@ def record_emit(event, trace, deliveries):
     for delivery, pk in zip(deliveries, delivery_ids, strict=True):
         _saved(delivery, pk)
         delivery.event = event
+
+
+def record_run(run, trace, lines):
+    """Insert an API call's ``run``, its ``trace`` and its log ``lines`` (each with the
+    run) in one statement, and set the ids of the run and the lines."""
+    run_values, params = _values(run)
+    trace_values, trace_params = _values(trace)
+    params += trace_params
+    sql = f"WITH run AS ({_insert(Run)} VALUES {run_values} RETURNING id)"
+    sql += f", trace AS ({_insert(Trace)} VALUES {trace_values})"
+    if lines:
+        rows = []
+        for line in lines:
+            values, line_params = _values(line, {"run_id": "(SELECT id FROM run)"})
+            rows.append(values)
+            params += line_params
+        sql += f", lines AS ({_insert(LogEntry)} VALUES {', '.join(rows)} RETURNING id)"
+        sql += " SELECT (SELECT id FROM run), ARRAY(SELECT id FROM lines ORDER BY id)"
+    else:
+        sql += " SELECT (SELECT id FROM run), ARRAY[]::bigint[]"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        run_id, line_ids = cursor.fetchone()
+    _saved(run, run_id)
+    for line, pk in zip(lines, line_ids, strict=True):
+        _saved(line, pk)
+        line.run = run

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpResponseBase
 from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import idempotency, signals
+from . import idempotency, postgres, signals
 from .aio import Chain
 from .conf import workflow_settings
 from .context import Context
@@ -160,15 +160,31 @@ def run_api_step(step, api_request, claim=None):
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     run.finished_at = timezone.now()
-    with transaction.atomic():
-        run.save()
-        Trace.objects.create(trace_id=trace_id, entry_step=step.name, started_at=run.started_at)
-    ctx.logger.run = run
-    ctx.logger.flush()
+    record_run(run, Trace(trace_id=trace_id, entry_step=step.name, started_at=run.started_at), ctx)
     signals.send(signals.run_finished, sender=Run, run=run)
     if not response.has_header(idempotency.REPLAYED_HEADER):  # a replay keeps its trace id
         response[TRACE_HEADER] = trace_id
     return response
+
+
+def record_run(run, trace, ctx):
+    """Store the API call's run, its trace and its log lines: on PostgreSQL outside any
+    transaction, in one statement; else the run and trace in a transaction, then the
+    lines (whose failure to store is logged, and loses the run nothing)."""
+    ctx.logger.run = run
+    lines = ctx.logger.take()
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        try:
+            postgres.record_run(run, trace, lines)
+        except DatabaseError:
+            logger.warning("Could not store the run of %s in one statement", run.step_name)
+        else:
+            ctx.logger.stored(lines)
+            return
+    with transaction.atomic():
+        run.save()
+        trace.save()
+    ctx.logger.store(lines)
 
 
 def replay(claim, record):

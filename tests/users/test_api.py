@@ -7,7 +7,9 @@ import types
 
 import pytest
 from django.contrib.auth.hashers import check_password
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import path
 from django_q.models import OrmQ
 from rest_framework import serializers
@@ -16,7 +18,7 @@ from rest_framework.test import APIClient
 import workflow.urls  # noqa: F401  (routes are built from the real registry, before any swap)
 from users.models import Account
 from users.serializers import EMAIL_MESSAGE, NAME_MESSAGE, PASSWORD_MESSAGE
-from workflow.models import Delivery, Event, LogEntry, Run, StateEntry
+from workflow.models import Delivery, Event, LogEntry, Run, StateEntry, Trace
 from workflow.steps import ApiStep, EventStep
 from workflow.views import view_for
 
@@ -317,3 +319,29 @@ def test_off_schema_response_warns_in_debug(api, steps, serve, settings, logs, d
     off_schema = [m for m in warnings if "does not match its response_schema" in m]
     assert len(off_schema) == (1 if warned else 0)
     assert all("API step Item answered 200" in m and "'id'" in m for m in off_schema)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="PostgreSQL only (tests/test_on_postgres.py runs this module there); "
+    "SQLite records the run through the ORM",
+)
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_run_its_trace_and_its_lines_are_one_statement(api):
+    """After the handler's transaction, one statement stores the call's run, its trace
+    and its two log lines, each line linked to the run."""
+    with CaptureQueriesContext(connection) as queries:
+        response = register(api)
+    assert response.status_code == 201
+    writes = [q["sql"] for q in queries if '"workflow_run"' in q["sql"]]
+    assert len(writes) == 1
+    assert '"workflow_trace"' in writes[0] and '"workflow_logentry"' in writes[0]
+    trace_id = response["X-Trace-Id"]
+    run = Run.objects.get(step_name="RegisterUser", trace_id=trace_id)
+    assert (run.status, run.finished_at is not None) == (Run.Status.SUCCEEDED, True)
+    assert Trace.objects.get(trace_id=trace_id).entry_step == "RegisterUser"
+    lines = LogEntry.objects.filter(trace_id=trace_id).order_by("id")
+    assert [(line.message, line.run_id) for line in lines] == [
+        ("Registering new user", run.pk),
+        ("User registered successfully", run.pk),
+    ]
