@@ -34,5 +34,6 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             relay.leave()
         await self.channel_layer.group_discard(live.GROUP, self.channel_name)
 
-    async def live_message(self, event):
-        await self.send_json(event["message"])
+    async def live_messages(self, event):
+        for message in event["messages"]:
+            await self.send_json(message)

@@ -61,7 +61,7 @@ class Sender:
     The signals are sent by handler threads and request threads; sending from each
     through ``async_to_sync`` made a new event loop, and with it a new Redis
     connection, for every message, on the handler's time. Here they queue, in order,
-    and one loop (one connection pool) sends them.
+    and one loop (one connection pool) sends them, those queued meanwhile together.
     """
 
     def __init__(self, layer):
@@ -85,8 +85,18 @@ class Sender:
                 logger.exception("Could not send %d live messages", len(messages))
 
     async def _send(self, messages):
-        for message in messages:
-            await self.layer.group_send(GROUP, {"type": "live.message", "message": message})
+        for start in range(0, len(messages), BATCH):
+            await group_send(self.layer, messages[start : start + BATCH])
+
+
+BATCH = 50  # messages per group message, at most
+
+
+async def group_send(layer, messages):
+    """Send ``messages`` to the group as one message of the layer (``LiveConsumer``
+    passes each on as a websocket message of its own): with channels-redis, a batch
+    costs the Redis round trips of one message."""
+    await layer.group_send(GROUP, {"type": "live.messages", "messages": messages})
 
 
 _sender = None

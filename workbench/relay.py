@@ -113,8 +113,9 @@ class _Process:
         poll = database_sync_to_async(relay.poll)
         while cls.listeners:
             try:
-                for message in await poll():
-                    await layer.group_send(live.GROUP, {"type": "live.message", "message": message})
+                messages = await poll()
+                for start in range(0, len(messages), live.BATCH):
+                    await live.group_send(layer, messages[start : start + live.BATCH])
             except Exception:  # a locked or lost database: the pages wait, then catch up
                 logger.exception("The workbench relay could not read new rows; retrying")
                 await asyncio.sleep(1)

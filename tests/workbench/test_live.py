@@ -1,5 +1,8 @@
 """The workbench websocket: staff only, origin checked, messages relayed from the group."""
 
+import threading
+import time
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -42,8 +45,9 @@ def test_anonymous_and_non_staff_users_are_refused():
     assert refusal(staff) is None
 
 
-def test_a_staff_user_receives_each_message_sent_to_the_group():
-    """A message sent to the workbench group reaches a connected staff websocket as JSON."""
+def test_a_staff_user_receives_each_message_of_a_batch_sent_to_the_group():
+    """A batch sent to the workbench group reaches a connected staff websocket as one
+    JSON message each, in order."""
     staff = User.objects.create_user("staff", password="x" * 12, is_staff=True)
 
     @async_to_sync
@@ -51,13 +55,38 @@ def test_a_staff_user_receives_each_message_sent_to_the_group():
         client = communicator(staff)
         accepted, _ = await client.connect()
         assert accepted
-        layer = get_channel_layer()
-        await layer.group_send(live.GROUP, {"type": "live.message", "message": {"m": "hi"}})
-        message = await client.receive_json_from(timeout=2)
+        await live.group_send(get_channel_layer(), [{"m": "hi"}, {"m": "again"}])
+        messages = [await client.receive_json_from(timeout=2) for _ in range(2)]
+        assert await client.receive_nothing(timeout=0.2)
         await client.disconnect()
-        return message
+        return messages
 
-    assert receive() == {"m": "hi"}
+    assert receive() == [{"m": "hi"}, {"m": "again"}]
+
+
+def test_the_sender_sends_what_was_queued_meanwhile_in_one_group_message(monkeypatch):
+    """Messages queued while the sender's loop is busy leave together: one group
+    message of at most BATCH, in order."""
+    sent, gate = [], threading.Event()
+
+    class Layer:
+        async def group_send(self, group, message):
+            gate.wait(5)  # the first send holds the loop while the rest queue
+            sent.append((group, message))
+
+    monkeypatch.setattr(live, "BATCH", 3)
+    sender = live.Sender(Layer())
+    for n in range(5):
+        sender.put({"n": n})
+    gate.set()
+    deadline = time.monotonic() + 5
+    while sum(len(m["messages"]) for _, m in sent) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    batches = [[x["n"] for x in message["messages"]] for _, message in sent]
+    assert [n for batch in batches for n in batch] == [0, 1, 2, 3, 4]
+    assert all(len(batch) <= 3 for batch in batches) and len(batches) < 5
+    assert {group for group, _ in sent} == {live.GROUP}
+    assert {message["type"] for _, message in sent} == {"live.messages"}
 
 
 def test_a_websocket_from_another_origin_is_refused():
