@@ -19,9 +19,8 @@ import os
 import threading
 from contextlib import nullcontext
 from datetime import timedelta
-from functools import partial
 
-from django.db import IntegrityError, connection, router, transaction
+from django.db import DatabaseError, IntegrityError, connection, router, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.conf import Conf
@@ -68,7 +67,7 @@ def emit(topic, data, *, trace_id=None, emitted_by="", delay=None, idempotency_k
         deliveries = Delivery.objects.bulk_create(
             [delivery_for(step, event, now, delay) for step in registry.subscribers(topic)]
         )
-        transaction.on_commit(partial(_committed, event, deliveries), robust=True)
+        transaction.on_commit(after_commit(event, deliveries), robust=True)
     return event
 
 
@@ -82,8 +81,18 @@ def _record_in_one_statement(fields, new_trace, now, delay):
     steps = registry.subscribers(event.topic)
     deliveries = [delivery_for(step, event, now, delay) for step in steps]
     postgres.record_emit(event, trace, deliveries)
-    transaction.on_commit(partial(_committed, event, deliveries), robust=True)
+    transaction.on_commit(after_commit(event, deliveries), robust=True)
     return event
+
+
+def after_commit(event, deliveries):
+    """What runs once the emit commits: a named function, which Django's robust
+    ``on_commit`` can name in its log if it fails (a ``partial`` breaks that log)."""
+
+    def committed():
+        _committed(event, deliveries)
+
+    return committed
 
 
 def _record(fields, idempotency_key, now):
@@ -135,10 +144,26 @@ def wake(delivery_ids):
     with jobs_transaction():
         sent = enqueue(delivery_ids)
         if sent:
-            Delivery.objects.filter(
-                pk__in=sent, status=Delivery.Status.PENDING, attempts=0, enqueued_at__isnull=True
-            ).update(enqueued_at=timezone.now())
+            try:
+                mark_enqueued(sent)
+            except DatabaseError:
+                if connection.in_atomic_block:  # the ORM broker's jobs roll back with it
+                    raise
+                # A hint lost: the sweeper may send these a second, harmless wake-up.
+                logger.warning("Could not mark deliveries %s as enqueued", sent, exc_info=True)
     return sent
+
+
+def mark_enqueued(delivery_ids):
+    """Mark those of ``delivery_ids`` still waiting for their first run as carried by a
+    job. On PostgreSQL, rows a claim holds are skipped (a claim clears the mark anyway),
+    so the mark never waits on a claim, nor two of them on each other in turn."""
+    if connection.vendor == "postgresql":
+        postgres.mark_enqueued(delivery_ids, timezone.now())
+        return
+    Delivery.objects.filter(
+        pk__in=delivery_ids, status=Delivery.Status.PENDING, attempts=0, enqueued_at__isnull=True
+    ).update(enqueued_at=timezone.now())
 
 
 class Waker:

@@ -50,7 +50,10 @@ def claim_pending(delivery_ids, token, deadlines, now, worker):
     a run for each; returns ``[(delivery, run)]``, each delivery with its event.
 
     ``deadlines`` maps a step name to its ``claimed_until`` ("" for every other step).
-    The commit does not wait for the disk (see ``batch.commit_without_waiting_for_disk``).
+    Rows are locked in id order, so two claims of the same deliveries (a second
+    wake-up) wait for each other instead of deadlocking; the one that waited finds
+    them running and leaves them. The commit does not wait for the disk (see
+    ``batch.commit_without_waiting_for_disk``).
     """
     cases = [name for name in deadlines if name]
     deadline = "%s"
@@ -67,7 +70,11 @@ def claim_pending(delivery_ids, token, deadlines, now, worker):
             UPDATE {_table(Delivery)}
             SET status = %s, attempts = attempts + 1, claim_token = %s,
                 claimed_until = {deadline}, enqueued_at = NULL
-            WHERE id = ANY(%s) AND status = %s AND due_at <= %s AND message_group IS NULL
+            WHERE id IN (
+                SELECT id FROM {_table(Delivery)}
+                WHERE id = ANY(%s) AND status = %s AND due_at <= %s AND message_group IS NULL
+                ORDER BY id FOR UPDATE
+            )
             RETURNING *
         ),
         runs AS (
@@ -189,3 +196,20 @@ def record_run(run, trace, lines):
     for line, pk in zip(lines, line_ids, strict=True):
         _saved(line, pk)
         line.run = run
+
+
+def mark_enqueued(delivery_ids, now):
+    """``bus.mark_enqueued``: skips rows locked by a claim or another mark, and, a hint
+    whose loss in a crash costs at most a second wake-up, does not wait for the disk."""
+    table = _table(Delivery)
+    sql = f"""
+        WITH settings AS (SELECT set_config('synchronous_commit', 'off', true))
+        UPDATE {table} SET enqueued_at = %s FROM settings
+        WHERE id IN (
+            SELECT id FROM {table}
+            WHERE id = ANY(%s) AND status = %s AND attempts = 0 AND enqueued_at IS NULL
+            FOR UPDATE SKIP LOCKED
+        )
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, list(delivery_ids), Status.PENDING])

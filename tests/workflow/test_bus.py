@@ -305,7 +305,7 @@ def test_jobs_spread_deliveries_over_the_workers(monkeypatch, workers, count, si
     "SQLite emits through the ORM",
 )
 @pytest.mark.django_db
-def test_on_postgresql_an_emit_is_one_statement(steps, django_capture_on_commit_callbacks):
+def test_on_postgresql_an_emit_is_one_statement(steps, emitted, django_capture_on_commit_callbacks):
     """The event, its new trace and its deliveries are written by one statement, and
     the instances emit hands on carry the ids they were stored with."""
     subscribe(steps, "A", "t")
@@ -317,7 +317,8 @@ def test_on_postgresql_an_emit_is_one_statement(steps, django_capture_on_commit_
         event = bus.emit("t", {"n": 1}, emitted_by="Api", delay=5)
     assert len(queries) == 1
     (committed,) = callbacks
-    announced, deliveries = committed.args
+    committed()  # as at the commit: the event and its deliveries are announced
+    ((announced, deliveries),) = emitted
     assert announced is event
     stored = Event.objects.get(pk=event.pk)
     assert (stored.topic, stored.data, stored.emitted_by) == ("t", {"n": 1}, "Api")
@@ -332,3 +333,53 @@ def test_on_postgresql_an_emit_is_one_statement(steps, django_capture_on_commit_
             event.pk,
         )
         assert row.status == Delivery.Status.PENDING and row.enqueued_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_wake_up_after_commit_is_logged_and_the_emit_stands(steps, monkeypatch, caplog):
+    """If waking the workers fails after the commit, emit() still returns its event
+    (recorded, left to the sweeper) and Django's on_commit logs the error by name."""
+    subscribe(steps, "A", "t")
+
+    def broken(ids):
+        raise RuntimeError("broker down")
+
+    monkeypatch.setattr(bus.waker(), "wake", broken)
+    event = bus.emit("t", {"n": 1})
+    assert Delivery.objects.get(event=event).enqueued_at is None
+    assert "Error calling" in caplog.text and "committed" in caplog.text
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="PostgreSQL only (tests/test_on_postgres.py runs this module there): row locks",
+)
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_mark_skips_a_delivery_a_claim_holds(steps):
+    """A delivery whose row a claim holds is not marked, and the mark does not wait."""
+    subscribe(steps, "A", "t")
+    held, free = (Delivery.objects.get(event=bus.emit("t", {})).pk for _ in range(2))
+    Delivery.objects.update(enqueued_at=None)
+    locked, release = threading.Event(), threading.Event()
+
+    def claim_in_progress():
+        try:
+            with transaction.atomic():
+                list(Delivery.objects.select_for_update().filter(pk=held))
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=claim_in_progress)
+    thread.start()
+    try:
+        assert locked.wait(5)
+        started = time.monotonic()
+        bus.mark_enqueued([held, free])
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+        thread.join()
+    marked = dict(Delivery.objects.values_list("pk", "enqueued_at"))
+    assert marked[held] is None and marked[free] is not None
