@@ -59,7 +59,11 @@ def test_user_becomes_active_with_both_flags_in_under_two_seconds(stack):
 
 
 def test_email_and_account_handlers_run_in_parallel_then_notification_is_logged(stack):
-    """SendWelcomeEmail and SetupUserAccount overlap on two workers; LogNotification follows."""
+    """SendWelcomeEmail and SetupUserAccount overlap; LogNotification follows.
+
+    They get a wake-up job each, but which worker process takes a job is django-q2's
+    choice (a worker that has handed its job to a handler thread may take the second
+    too), so they overlap on two workers or on two handler threads of one."""
     user = register(stack)
     wait_active(stack, user["userId"], timeout=5)
     trace = stack.query(
@@ -80,7 +84,6 @@ def test_email_and_account_handlers_run_in_parallel_then_notification_is_logged(
     email, account = by_step["SendWelcomeEmail"], by_step["SetupUserAccount"]
     assert when(email["started"]) < when(account["finished"])
     assert when(account["started"]) < when(email["finished"])
-    assert email["worker"] != account["worker"]
     assert when(by_step["LogNotification"]["started"]) >= when(email["finished"])
     assert state(stack, "notification-counts", user["userId"])["count"] == 1
     logs = stack.query(
