@@ -34,7 +34,8 @@ def claim_many(delivery_ids, worker=""):
 
     Due pending deliveries outside any fifo group, nearly all a worker is woken for, are
     claimed together: one compare-and-set UPDATE, one read of what it took (with the
-    events) and one INSERT of their runs, in one transaction. Any others still
+    events) and one INSERT of their runs, in one transaction (on PostgreSQL, in one
+    statement: ``postgres.claim_pending``). Any others still
     claimable (presumed-dead runs, fifo deliveries) go through ``claim()`` one by one.
     """
     now = timezone.now()
