@@ -7,13 +7,14 @@ makes and drops a test database of its own. Skips where PostgreSQL cannot be had
 """
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+
+from bench.common import reachable
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = [
@@ -26,12 +27,6 @@ MODULES = [
     "tests/workflow/test_steps.py",
     "tests/users",
 ]
-
-
-def reachable(port):
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.mark.skipif(not reachable(5432), reason="PostgreSQL is not running on 127.0.0.1:5432")

@@ -16,6 +16,7 @@ from rest_framework import serializers
 from rest_framework.test import APIClient
 
 import workflow.urls  # noqa: F401  (routes are built from the real registry, before any swap)
+from tests.markers import postgresql_only
 from users.models import Account
 from users.serializers import EMAIL_MESSAGE, NAME_MESSAGE, PASSWORD_MESSAGE
 from workflow.models import Delivery, Event, LogEntry, Run, StateEntry, Trace
@@ -321,11 +322,7 @@ def test_off_schema_response_warns_in_debug(api, steps, serve, settings, logs, d
     assert all("API step Item answered 200" in m and "'id'" in m for m in off_schema)
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="PostgreSQL only (tests/test_on_postgres.py runs this module there); "
-    "SQLite records the run through the ORM",
-)
+@postgresql_only("SQLite records the run through the ORM")
 @pytest.mark.django_db(transaction=True)
 def test_on_postgresql_the_run_its_trace_and_its_lines_are_one_statement(api):
     """After the handler's transaction, one statement stores the call's run, its trace

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests.markers import postgresql_only
 from workflow import batch, bus, deliveries
 from workflow.context import Context
 from workflow.models import Delivery, Event, Run
@@ -209,14 +210,7 @@ def test_complete_many_falls_back_to_one_by_one_when_a_bare_attempt_lost_its_cla
     assert Run.objects.get(pk=claimed[1][1].pk).status == Run.Status.SUCCEEDED
 
 
-on_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="PostgreSQL only (tests/test_on_postgres.py runs this module there); "
-    "SQLite claims through the ORM",
-)
-
-
-@on_postgres
+@postgresql_only("SQLite claims through the ORM")
 def test_on_postgresql_a_claim_is_one_statement_that_does_not_wait_for_the_disk(noop):
     """The claim's update, its runs and the read of what it took, with the events, are
     one statement, and its transaction commits asynchronously."""

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
+from tests.markers import postgresql_only
 from workflow import bus, signals
 from workflow.models import Delivery, Event, Trace
 from workflow.steps import EventStep
@@ -299,11 +300,7 @@ def test_jobs_spread_deliveries_over_the_workers(monkeypatch, workers, count, si
     assert [len(job) for job in jobs] == sizes
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="PostgreSQL only (tests/test_on_postgres.py runs this module there); "
-    "SQLite emits through the ORM",
-)
+@postgresql_only("SQLite emits through the ORM")
 @pytest.mark.django_db
 def test_on_postgresql_an_emit_is_one_statement(steps, emitted, django_capture_on_commit_callbacks):
     """The event, its new trace and its deliveries are written by one statement, and
@@ -350,10 +347,7 @@ def test_a_failing_wake_up_after_commit_is_logged_and_the_emit_stands(steps, mon
     assert "Error calling" in caplog.text and "committed" in caplog.text
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="PostgreSQL only (tests/test_on_postgres.py runs this module there): row locks",
-)
+@postgresql_only("SQLite has no row locks")
 @pytest.mark.django_db(transaction=True)
 def test_on_postgresql_the_mark_skips_a_delivery_a_claim_holds(steps):
     """A delivery whose row a claim holds is not marked, and the mark does not wait."""
