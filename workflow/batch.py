@@ -69,7 +69,7 @@ def _claim_pending(delivery_ids, worker, now):
         held = list(
             Delivery.objects.select_related("event").filter(pk__in=delivery_ids, claim_token=token)
         )
-        runs = Run.objects.bulk_create([_run(d, worker, now) for d in held])
+        runs = Run.objects.bulk_create([Run.of_attempt(d, worker, now) for d in held])
     return list(zip(held, runs, strict=True))
 
 
@@ -92,17 +92,6 @@ def visibility_deadline(now):
     if not cases:
         return found[""]
     return Case(*cases, default=Value(found[""]), output_field=DateTimeField())
-
-
-def _run(delivery, worker, now):
-    return Run(
-        step_name=delivery.step_name,
-        trace_id=delivery.trace_id,
-        delivery=delivery,
-        attempt=delivery.attempts,
-        started_at=now,
-        worker=worker,
-    )
 
 
 def complete_many(attempts):

@@ -65,14 +65,8 @@ def claim(delivery_id, worker=""):
         _interrupt_presumed_dead(delivery, now)
         for name, value in held.items():
             setattr(delivery, name, value)
-        run = Run.objects.create(
-            step_name=delivery.step_name,
-            trace_id=delivery.trace_id,
-            delivery=delivery,
-            attempt=delivery.attempts,
-            started_at=now,
-            worker=worker,
-        )
+        run = Run.of_attempt(delivery, worker, now)
+        run.save()
     return delivery, run
 
 

@@ -147,6 +147,18 @@ class Run(models.Model):
     def __str__(self):
         return f"{self.step_name} run #{self.pk} ({self.status})"
 
+    @classmethod
+    def of_attempt(cls, delivery, worker, now):
+        """The (unsaved) run of the attempt ``delivery`` was just claimed for."""
+        return cls(
+            step_name=delivery.step_name,
+            trace_id=delivery.trace_id,
+            delivery=delivery,
+            attempt=delivery.attempts,
+            started_at=now,
+            worker=worker,
+        )
+
 
 class StateEntry(models.Model):
     """One value in the shared state: (group, key) -> JSON."""

@@ -11,7 +11,7 @@ about 1x plain django-q2's (BENCHMARKS.md). SQLite keeps the ORM's way.
 
 from django.db import connection
 
-from .models import Delivery, Event, LogEntry, Run, Trace
+from .models import Delivery, Event, Run
 
 Status = Delivery.Status
 
@@ -106,16 +106,8 @@ def claim_pending(delivery_ids, token, deadlines, now, worker):
         delivery = _instance(Delivery, row[:split])
         if delivery.event_id is not None:
             delivery.event = _instance(Event, row[split + 1 :])
-        run = Run(
-            pk=row[split],
-            step_name=delivery.step_name,
-            trace_id=delivery.trace_id,
-            delivery=delivery,
-            attempt=delivery.attempts,
-            started_at=now,
-            worker=worker,
-        )
-        run._state.adding, run._state.db = False, connection.alias
+        run = Run.of_attempt(delivery, worker, now)
+        _saved(run, row[split])
         claimed.append((delivery, run))
     return claimed
 
@@ -150,56 +142,43 @@ def _saved(obj, pk):
 def record_emit(event, trace, deliveries):
     """Insert ``event``, ``trace`` (None: the event joins a trace already recorded) and
     ``deliveries`` (of the event) in one statement, and set their ids."""
-    event_values, params = _values(event)
-    sql = f"WITH event AS ({_insert(Event)} VALUES {event_values} RETURNING id)"
-    if trace is not None:
-        trace_values, trace_params = _values(trace)
-        sql += f", trace AS ({_insert(Trace)} VALUES {trace_values})"
-        params += trace_params
-    if deliveries:
-        rows = []
-        for delivery in deliveries:
-            values, delivery_params = _values(delivery, {"event_id": "(SELECT id FROM event)"})
-            rows.append(values)
-            params += delivery_params
-        sql += f", deliveries AS ({_insert(Delivery)} VALUES {', '.join(rows)} RETURNING id)"
-        sql += " SELECT (SELECT id FROM event), ARRAY(SELECT id FROM deliveries ORDER BY id)"
-    else:
-        sql += " SELECT (SELECT id FROM event), ARRAY[]::bigint[]"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        event_id, delivery_ids = cursor.fetchone()
-    _saved(event, event_id)
-    for delivery, pk in zip(deliveries, delivery_ids, strict=True):
-        _saved(delivery, pk)
-        delivery.event = event
+    _insert_together(event, [trace] if trace is not None else [], deliveries, "event")
 
 
 def record_run(run, trace, lines):
     """Insert an API call's ``run``, its ``trace`` and its log ``lines`` (each with the
     run) in one statement, and set the ids of the run and the lines."""
-    run_values, params = _values(run)
-    trace_values, trace_params = _values(trace)
-    params += trace_params
-    sql = f"WITH run AS ({_insert(Run)} VALUES {run_values} RETURNING id)"
-    sql += f", trace AS ({_insert(Trace)} VALUES {trace_values})"
-    if lines:
+    _insert_together(run, [trace], lines, "run")
+
+
+def _insert_together(parent, others, children, link):
+    """Insert ``parent``, ``others`` (rows that do not refer to it) and ``children``
+    (whose foreign key ``link`` is the parent's new id) in one statement; sets the ids
+    of the parent and the children, and each child's ``link`` to the parent."""
+    values, params = _values(parent)
+    sql = f"WITH parent AS ({_insert(type(parent))} VALUES {values} RETURNING id)"
+    for n, other in enumerate(others):
+        values, other_params = _values(other)
+        sql += f", other{n} AS ({_insert(type(other))} VALUES {values})"
+        params += other_params
+    if children:
         rows = []
-        for line in lines:
-            values, line_params = _values(line, {"run_id": "(SELECT id FROM run)"})
+        for child in children:
+            values, child_params = _values(child, {f"{link}_id": "(SELECT id FROM parent)"})
             rows.append(values)
-            params += line_params
-        sql += f", lines AS ({_insert(LogEntry)} VALUES {', '.join(rows)} RETURNING id)"
-        sql += " SELECT (SELECT id FROM run), ARRAY(SELECT id FROM lines ORDER BY id)"
+            params += child_params
+        insert = _insert(type(children[0]))
+        sql += f", children AS ({insert} VALUES {', '.join(rows)} RETURNING id)"
+        sql += " SELECT (SELECT id FROM parent), ARRAY(SELECT id FROM children ORDER BY id)"
     else:
-        sql += " SELECT (SELECT id FROM run), ARRAY[]::bigint[]"
+        sql += " SELECT (SELECT id FROM parent), ARRAY[]::bigint[]"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        run_id, line_ids = cursor.fetchone()
-    _saved(run, run_id)
-    for line, pk in zip(lines, line_ids, strict=True):
-        _saved(line, pk)
-        line.run = run
+        parent_id, child_ids = cursor.fetchone()
+    _saved(parent, parent_id)
+    for child, pk in zip(children, child_ids, strict=True):
+        _saved(child, pk)
+        setattr(child, link, parent)
 
 
 def mark_enqueued(delivery_ids, now):
