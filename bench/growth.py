@@ -8,9 +8,9 @@ PostgreSQL database): fills the state table and the delivery table with ``--rows
 rows each (deliveries: all succeeded but the ones the benchmark claims), and times
 
 - ``StateStore().get(group, key)`` of random existing keys (the handler's read),
-- ``claim_many([id])``, the claimer's claim of one woken delivery (read, compare-and-set
-  UPDATE, INSERT of its run, in a transaction), and ``claim(id)``, the one-by-one
-  claim fifo and presumed-dead deliveries take,
+- ``store.claim([id])``, the claimer's claim of one woken delivery (compare-and-set
+  UPDATE, read back, INSERT of its run, in a transaction), and the same of a delivery
+  whose lease ran out, the one-by-one claim fifo and presumed-dead deliveries take,
 - ``sweep()``, the ticker's query for unwoken due deliveries, four times a second.
 
 The baseline is the same operations on 1,000 rows, measured in the same run.
@@ -113,27 +113,32 @@ def pending(count):
 
 
 def measure(rows, calls):
-    from workflow.deliveries import claim
     from workflow.models import Delivery
     from workflow.state import StateStore
+    from workflow.store import store
     from workflow.ticker import sweep
 
-    store = StateStore()
+    state = StateStore()
     keys = [(GROUPS[n % len(GROUPS)], f"user-{n}") for n in random.sample(range(rows), calls)]
-    figures = {"state.get": timed(calls, lambda n: store.get(*keys[n]))}
+    figures = {"state.get": timed(calls, lambda n: state.get(*keys[n]))}
     ids = pending(2 * calls)
-    try:
-        from workflow.batch import claim_many
-    except ImportError:  # a runtime from before batched claims
-        pass
-    else:
-        figures["claim_many([id])"] = timed(calls, lambda n: claim_many([ids[n]], "bench"))
-    figures["claim(id)"] = timed(calls, lambda n: claim(ids[calls + n], "bench"))
+    figures["store.claim([id])"] = timed(calls, lambda n: store.claim([ids[n]], "bench"))
+    figures["store.claim([id]) of a lease run out"] = timed(calls, lambda n: expired(ids[n]))
     Delivery.objects.filter(pk__in=ids).update(status="succeeded")
     pending(10)  # a few unwoken deliveries for the sweeper to find
     figures["sweep()"] = timed(min(calls, 200), lambda n: sweep())
     Delivery.objects.filter(step_name="BenchNoop").update(status="succeeded")
     return figures
+
+
+def expired(delivery_id):
+    """Claim again a delivery whose lease ran out (the one-by-one path)."""
+    from workflow.models import Delivery
+    from workflow.store import store
+
+    ran_out = datetime.now(UTC) - timedelta(seconds=1)
+    Delivery.objects.filter(pk=delivery_id).update(claimed_until=ran_out)
+    return store.claim([delivery_id], "bench")
 
 
 def child(rows, calls):

@@ -62,15 +62,20 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.db.models import Exists, Q
 from django.utils import timezone
-from workflow import deliveries, ticker
+from django.db.models import OuterRef
 from workflow.models import Delivery
+from workflow.store.claims import claimable
 
 now = timezone.now()
 pending = Delivery.objects.filter(status="pending").order_by("-id").first()
 hot = Delivery.objects.get(trace_id="hot")
 stale = now - timedelta(seconds=10)
-unwoken = deliveries.claimable(now) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
-unblocked = Q(message_group__isnull=True) | ~Exists(ticker.ahead)
+unwoken = claimable(now) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
+ahead = Delivery.objects.filter(
+    step_name=OuterRef("step_name"), message_group=OuterRef("message_group"),
+    pk__lt=OuterRef("pk"), status__in=["pending", "running"],
+)
+unblocked = Q(message_group__isnull=True) | ~Exists(ahead)
 due = Delivery.objects.filter(unwoken).filter(unblocked)
 earlier = Delivery.objects.filter(
     step_name=hot.step_name, message_group=hot.message_group, pk__lt=hot.pk,
@@ -92,19 +97,19 @@ def sql(qs):
 
 transaction.atomic().__enter__()  # FOR UPDATE needs a transaction, even to compile
 queries = {
-    "claim (deliveries.claim)": sql(
+    "claim one (store.claim)": sql(
         Delivery.objects.select_related("event")
-        .filter(deliveries.claimable(now), pk=pending.pk)[:1]
+        .filter(claimable(now), pk=pending.pk)[:1]
     ),
-    "sweep: anything due? (ticker.sweep)": exists(due),
-    "sweep: the batch (ticker.sweep)": sql(
+    "sweep: anything due? (store.take_due)": exists(due),
+    "sweep: the batch (store.take_due)": sql(
         due.select_for_update(skip_locked=True)
         .order_by("due_at")
         .values_list("pk", flat=True)[:500]
     ),
-    "fifo: an earlier one pending or running? (deliveries.waits_its_turn)": exists(earlier),
-    "fifo: the next of the group (deliveries.wake_next_in_group)": sql(following),
-    "supervisor: wake-ups to clear (supervisor.clear_wake_ups)": sql(
+    "fifo: an earlier one pending or running? (store.waits_its_turn)": exists(earlier),
+    "fifo: the next of the group (store record's next in group)": sql(following),
+    "supervisor: wake-ups to clear (store.unmark_all)": sql(
         Delivery.objects.filter(status="pending", enqueued_at__isnull=False).order_by()
     ),
     "monitor: queue depth, due now": exists(

@@ -7,8 +7,10 @@ from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
+from .errors import NotReplayable
 from .models import Delivery, Event, LogEntry, Run, StateEntry
 from .replay import FINISHED, replay, replay_event
+from .store import store
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -19,7 +21,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_replay_permission(self, request):
-        """Replaying runs code again: it takes the change permission on deliveries."""
+        """Replaying runs code again, cancelling stops it: each takes the change
+        permission on deliveries."""
         return request.user.has_perm("workflow.change_delivery")
 
 
@@ -33,15 +36,36 @@ def trace_link(obj):
     return format_html('<a href="{}">{}</a>', url, obj.trace_id[:8])
 
 
-def report_replays(model_admin, request, replays, skipped):
+def report_replays(model_admin, request, replays, refusals):
     ids = ", ".join(str(again.pk) for again in replays) or "none"
     model_admin.message_user(request, f"Replayed as new deliveries: {ids}.", messages.SUCCESS)
-    if skipped:
-        model_admin.message_user(
-            request,
-            f"{skipped} still pending or running: they were not replayed.",
-            messages.WARNING,
-        )
+    for reason in refusals:
+        model_admin.message_user(request, f"Not replayed: {reason}", messages.WARNING)
+
+
+def replay_each(deliveries):
+    """Replays of those of ``deliveries`` that can be replayed, and why the others not."""
+    replays, refusals = [], []
+    for delivery in deliveries:
+        try:
+            with transaction.atomic():
+                replays.append(replay(delivery))
+        except NotReplayable as exc:
+            refusals.append(str(exc))
+    return replays, refusals
+
+
+def cancel_traces(model_admin, request, trace_ids):
+    pending = running = 0
+    for trace_id in sorted(set(trace_ids)):
+        cancelled = store.cancel(trace_id)
+        pending, running = pending + cancelled.pending, running + cancelled.running
+    model_admin.message_user(
+        request,
+        f"Cancelled {pending} pending and {running} running deliveries "
+        f"in {len(set(trace_ids))} trace(s).",
+        messages.SUCCESS,
+    )
 
 
 @admin.register(Event)
@@ -49,13 +73,19 @@ class EventAdmin(ReadOnlyAdmin):
     list_display = ["id", "topic", "emitted_by", trace_link, "created_at"]
     list_filter = ["topic", "emitted_by"]
     search_fields = ["trace_id", "topic", "data"]
-    actions = ["replay_events"]
+    actions = ["replay_events", "cancel_traces"]
 
     @admin.action(description="Replay selected events to their subscribers", permissions=["replay"])
     def replay_events(self, request, queryset):
-        with transaction.atomic():
-            replays = [again for event in queryset for again in replay_event(event)]
-        report_replays(self, request, replays, skipped=0)
+        replays, refusals = [], []
+        for event in queryset:
+            made, refused = replay_event(event)
+            replays, refusals = replays + made, refusals + refused
+        report_replays(self, request, replays, refusals)
+
+    @admin.action(description="Cancel the traces of selected events", permissions=["replay"])
+    def cancel_traces(self, request, queryset):
+        cancel_traces(self, request, queryset.values_list("trace_id", flat=True))
 
 
 @admin.register(Delivery)
@@ -65,14 +95,19 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_filter = ["status", "step_name", "event__topic"]
     search_fields = ["trace_id", "step_name"]
     list_select_related = ["event"]
-    actions = ["replay_deliveries"]
+    actions = ["replay_deliveries", "cancel_traces"]
 
     @admin.action(description="Replay selected deliveries (finished ones)", permissions=["replay"])
     def replay_deliveries(self, request, queryset):
-        finished = queryset.filter(status__in=FINISHED)
-        with transaction.atomic():
-            replays = [replay(delivery) for delivery in finished]
-        report_replays(self, request, replays, skipped=queryset.count() - len(replays))
+        replays, refusals = replay_each(queryset.filter(status__in=FINISHED))
+        unfinished = queryset.exclude(status__in=FINISHED).count()
+        if unfinished:
+            refusals.append(f"{unfinished} not finished (pending, running or cancelled)")
+        report_replays(self, request, replays, refusals)
+
+    @admin.action(description="Cancel the traces of selected deliveries", permissions=["replay"])
+    def cancel_traces(self, request, queryset):
+        cancel_traces(self, request, queryset.values_list("trace_id", flat=True))
 
 
 @admin.register(Run)

@@ -21,9 +21,13 @@ A call such as ``ctx.emit(...)`` that is never awaited would do nothing; the han
 then fails with a message saying where to add ``await``.
 """
 
+import asyncio
 import inspect
+import time
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
+
+from .errors import HandlerTimeout
 
 STATE_METHODS = ("get", "set", "delete", "get_group", "clear", "update")
 
@@ -120,11 +124,13 @@ class Chain:
     link changes.
     """
 
-    def __init__(self, links, args, ctx):
+    def __init__(self, links, args, ctx, timeout=None):
         self.links = list(links)
         self.args = tuple(args)
         self.ctx = ctx
         self.actx = None
+        self.timeout = timeout  # seconds async code may run before it is cancelled
+        self.deadline = None if timeout is None else time.monotonic() + timeout
 
     def __call__(self):
         return self._sync(0)
@@ -135,10 +141,24 @@ class Chain:
     def _sync(self, index):
         link = self.links[index]
         if is_async(link):
-            return async_to_sync(self._async)(index)
+            return async_to_sync(self._async_until_deadline)(index)
         if self._has_next(index):
             return link(*self.args, self.ctx, lambda: self._sync(index + 1))
         return link(*self.args, self.ctx)
+
+    async def _async_until_deadline(self, index):
+        """``_async(index)``, cancelled at the deadline: then ``HandlerTimeout``."""
+        if self.deadline is None:
+            return await self._async(index)
+        left = self.deadline - time.monotonic()
+        timeout = asyncio.timeout(max(left, 0))
+        try:
+            async with timeout:
+                return await self._async(index)
+        except TimeoutError:
+            if timeout.expired():  # ours, not one the handler's own code raised
+                raise HandlerTimeout(self.timeout) from None
+            raise
 
     async def _async(self, index):
         link = self.links[index]
@@ -154,6 +174,7 @@ class Chain:
         return result
 
 
-def call_handler(handler, args, ctx):
-    """``handler(*args, ctx)``, sync or async, from sync code; returns its result."""
-    return Chain([handler], args, ctx)()
+def call_handler(handler, args, ctx, timeout=None):
+    """``handler(*args, ctx)``, sync or async, from sync code; returns its result. An
+    async handler still running after ``timeout`` seconds is cancelled (``HandlerTimeout``)."""
+    return Chain([handler], args, ctx, timeout)()

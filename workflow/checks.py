@@ -8,6 +8,7 @@ workflow.E005  a middleware setting (API_MIDDLEWARE, FLOW_MIDDLEWARE) that canno
 workflow.W001  a step subscribes to a topic no step emits
 workflow.W002  a step emits a topic no step subscribes to
 workflow.W003  a flow name used by one step only
+workflow.W004  steps whose emits reach each other in a cycle, none of them conditional
 """
 
 import re
@@ -17,6 +18,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from . import middleware
+from .conf import workflow_settings
 from .registry import WILDCARD, registry
 
 
@@ -26,6 +28,7 @@ def check_steps(app_configs=None, **kwargs):
     messages += check_topics(registry)
     messages += check_paths(registry)
     messages += check_flows(registry)
+    messages += check_cycles(registry)
     messages += check_middleware_settings()
     return messages
 
@@ -113,3 +116,77 @@ def check_flows(reg):
         for flow, steps in sorted(members.items())
         if len(steps) == 1
     ]
+
+
+def emit_edges(reg):
+    """``{step: [(topic, subscriber, conditional)]}``: where each step's emits go (emits
+    the runtime delivers; virtual ones are only drawn)."""
+    edges = defaultdict(list)
+    for step in reg:
+        for emit in step.config.emits:
+            for subscriber in reg.subscribers(emit.topic):
+                edges[step.name].append((emit.topic, subscriber.name, emit.conditional))
+    return edges
+
+
+def cycles(reg):
+    """The step graph's cycles, as lists of step names: each strongly connected group of
+    steps (Tarjan's algorithm), and each step whose emits come back to itself."""
+    edges = emit_edges(reg)
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(name):
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        on_stack.add(name)
+        for _, target, _ in edges[name]:
+            if target not in index:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in on_stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == name:
+                    break
+            loops = len(group) > 1 or any(t == name for _, t, _ in edges[name])
+            if loops:
+                found.append(sorted(group))
+
+    for step in reg:
+        if step.name not in index:
+            visit(step.name)
+    return found, edges
+
+
+def check_cycles(reg):
+    found, edges = cycles(reg)
+    messages = []
+    for group in found:
+        inside = [
+            (source, topic, target, conditional)
+            for source in group
+            for topic, target, conditional in edges[source]
+            if target in group
+        ]
+        if any(conditional for *_, conditional in inside):
+            continue  # a conditional emit on the cycle is how it ends
+        shown = "; ".join(f"{s} emits {t!r} to {d}" for s, t, d, _ in inside)
+        first = reg.get(group[0])
+        messages.append(
+            checks.Warning(
+                f"steps {', '.join(group)} form a cycle ({shown}): one event can cause the "
+                f"next without end, until an emit is deeper than WORKFLOW['MAX_DEPTH'] "
+                f"({workflow_settings.MAX_DEPTH}) and fails",
+                hint="break the cycle; or, if it ends by itself (a step emits only while "
+                "work is left), declare that emit conditional: "
+                "emits=[{'topic': ..., 'conditional': True}]",
+                obj=first.file,
+                id="workflow.W004",
+            )
+        )
+    return messages

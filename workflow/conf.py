@@ -23,6 +23,18 @@ DEFAULTS = {
     # On shutdown, seconds running handlers get to finish before their deliveries are
     # handed back for another worker.
     "SHUTDOWN_GRACE": 2.5,
+    # Seconds a running delivery stays hidden from other workers without news from its
+    # worker, which renews this lease every third of it while the handler runs: how
+    # soon the work of a worker that died or froze runs elsewhere. A step's
+    # infrastructure={"queue": {"visibility_timeout": s}} sets its own.
+    "LEASE": 10,
+    # Seconds an attempt may run before it is recorded as failed, "timed out after N s",
+    # and retried by its queue policy (Motia's default); a step's
+    # infrastructure={"handler": {"timeout": s}} sets its own.
+    "HANDLER_TIMEOUT": 30,
+    # How deep in its trace an emit may be (each emit of a handler is one deeper than
+    # the event it handles): a cycle of steps stops here, its emit failing.
+    "MAX_DEPTH": 64,
     # The ticker (cron and sweeper) runs this often, in seconds.
     "TICK_INTERVAL": 0.25,
     # A pending delivery whose wake-up job was sent this long ago without a run is
@@ -57,7 +69,8 @@ DEFAULTS = {
     "QUEUE": {
         "type": "standard",
         "max_retries": 3,
-        "visibility_timeout": 60,
+        # None: LEASE.
+        "visibility_timeout": None,
         "delay_seconds": 0,
         "backoff": {"initial": 1.0, "factor": 2.0, "max": 300.0, "jitter": True},
     },

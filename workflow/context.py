@@ -1,28 +1,34 @@
 """The handler context: ``emit``, ``state``, ``logger``, ``trace_id``, ``flows``.
 
 A background attempt's context holds its emits and state writes until ``commit()``,
-which the runner calls in the transaction that records the attempt's success; an API
+which the store calls in the transaction that records the attempt's success; an API
 step's context writes through, inside the request's transaction.
+
+Each emit of a background attempt is one deeper in its trace than the event the
+attempt handles; past ``WORKFLOW["MAX_DEPTH"]`` it fails (``EmitTooDeep``), naming the
+steps that keep emitting to each other, so a cycle of steps stops there.
 """
 
 from . import bus
+from .conf import workflow_settings
+from .errors import EmitTooDeep, UndeclaredEmit
 from .jsonutil import json_copy
 from .logs import StepLogger
+from .models import Event
 from .state import AttemptState, StateStore
 
-
-class UndeclaredEmit(Exception):
-    """A step emitted a topic that is not in its ``emits``."""
+__all__ = ["Context", "EmitTooDeep", "UndeclaredEmit"]
 
 
 class Context:
-    def __init__(self, step, trace_id, *, held, logger=None, run=None):
+    def __init__(self, step, trace_id, *, held, logger=None, run=None, event=None):
         self.step = step
         self.trace_id = trace_id
         self.flows = list(step.config.flows)
         self.held = held
         self.state = AttemptState() if held else StateStore()
         self.logger = logger or StepLogger(step.name, trace_id, run=run)
+        self.event = event  # the event this attempt handles (None: an API call, a cron slot)
         self._emits = []
 
     def emit(self, topic, data=None, *, delay=None, idempotency_key=None):
@@ -41,6 +47,7 @@ class Context:
                 f"not in its emits {sorted(declared)}; add {topic!r} to config.emits "
                 "or emit a declared topic"
             )
+        self._check_depth(topic)
         data = json_copy({} if data is None else data, f"data emitted on {topic!r}")
         if self.held:
             self._emits.append((topic, data, options))
@@ -57,8 +64,26 @@ class Context:
         options = {name: message.get(name, value) for name, value in options.items()}
         return message["topic"], message.get("data", data), options
 
+    def _check_depth(self, topic):
+        depth = 0 if self.event is None else self.event.depth + 1
+        limit = workflow_settings.MAX_DEPTH
+        if depth > limit:
+            raise EmitTooDeep(
+                f"{self.step.name} emitted {topic!r} at depth {depth} of trace "
+                f"{self.trace_id}, deeper than WORKFLOW['MAX_DEPTH'] ({limit}): "
+                f"{describe_cycle(self.event, self.step.name)}. It is not delivered; break "
+                "the cycle (or emit only while there is work left), or raise MAX_DEPTH"
+            )
+
     def _send(self, topic, data, options):
-        bus.emit(topic, data, trace_id=self.trace_id, emitted_by=self.step.name, **options)
+        bus.emit(
+            topic,
+            data,
+            trace_id=self.trace_id,
+            emitted_by=self.step.name,
+            caused_by=self.event,
+            **options,
+        )
 
     def holds_writes(self):
         """True if ``commit()`` has something to write (held emits or state writes)."""
@@ -71,3 +96,20 @@ class Context:
             emits, self._emits = self._emits, []
             for topic, data, options in emits:
                 self._send(topic, data, options)
+
+
+def describe_cycle(event, step_name, longest=64):
+    """The steps whose emits led to ``event``, as the cycle where they repeat: "the steps
+    A -> B -> A form a cycle (topics 'a', 'b')"."""
+    chain = [(step_name, None)]  # newest first: (step, topic it emitted)
+    seen = event
+    while seen is not None and len(chain) <= longest:
+        chain.append((seen.emitted_by, seen.topic))
+        cause = Event.objects.filter(pk=seen.caused_by_id) if seen.caused_by_id else None
+        seen = cause.only("emitted_by", "topic", "caused_by").first() if cause else None
+    steps = [name for name, _ in chain]
+    again = steps.index(step_name, 1) if step_name in steps[1:] else len(steps) - 1
+    loop = list(reversed(steps[: again + 1]))
+    topics = sorted({topic for _, topic in chain[1 : again + 1] if topic})
+    shown = ", ".join(repr(t) for t in topics)
+    return f"the steps {' -> '.join(loop)} form a cycle (topics {shown})"

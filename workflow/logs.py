@@ -19,6 +19,7 @@ from django.db import connection
 
 from . import signals
 from .conf import workflow_settings
+from .connections import give_back
 from .models import LogEntry
 
 python_logger = logging.getLogger("workflow.steps")
@@ -142,9 +143,8 @@ class StepLogger:
 
     def stored(self, entries):
         """``entries`` (from ``take()``) are stored: announce them."""
-        if getattr(connection, "pool", None):
-            # Back to the pool (PostgreSQL): a handler that logs, then waits on a mail
-            # server or an API, holds no connection while it waits.
-            connection.close()
+        # Back to the pool (PostgreSQL): a handler that logs, then waits on a mail server
+        # or an API, holds no connection while it waits.
+        give_back()
         for entry in entries:
             signals.send(signals.log_written, sender=LogEntry, entry=entry)

@@ -26,6 +26,20 @@ class Event(models.Model):
     # emit(..., idempotency_key=k): a second emit of the topic with the same key is
     # the same event, delivered once.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL: no key)
+    # How many emits led to this one in its trace (0: emitted by an API step, a cron
+    # slot or from outside any step), and the event whose delivery emitted it. An emit
+    # deeper than WORKFLOW["MAX_DEPTH"] fails: a cycle of steps stops there.
+    depth = models.PositiveSmallIntegerField(default=0, db_default=0)
+    caused_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        # No index and no constraint: written on every emit, read only to name a cycle.
+        db_index=False,
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -44,13 +58,20 @@ class Event(models.Model):
 
 
 class Delivery(models.Model):
-    """An event on its way to one subscriber (or one slot of a cron step)."""
+    """An event on its way to one subscriber (or one slot of a cron step).
+
+    Its life (docs/concepts.md draws it): pending -> running (claimed, under a lease its
+    worker renews) -> succeeded, or pending again after a failed attempt (due after the
+    backoff), or dead after the last one; cancelled from pending or running. Every
+    change is made by ``workflow.store``.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"
         RUNNING = "running"
         SUCCEEDED = "succeeded"
         DEAD = "dead"
+        CANCELLED = "cancelled"
 
     event = models.ForeignKey(
         Event, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
@@ -62,7 +83,10 @@ class Delivery(models.Model):
     due_at = models.DateTimeField(default=timezone.now)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True)
+    # The lease: until when the running attempt holds the delivery (its worker renews
+    # it), and which worker process that is ("host:pid/start").
     claimed_until = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True, default="", db_default="")
     cron_slot = models.DateTimeField(null=True, blank=True)
     # fifo steps: deliveries with the same group run one at a time, in id (emit) order.
     message_group = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL: no group)
@@ -111,7 +135,16 @@ class Delivery(models.Model):
                 fields=["step_name", "cron_slot"],
                 condition=Q(cron_slot__isnull=False),
                 name="workflow_delivery_one_per_cron_slot",
-            )
+            ),
+            # A delivery has at most one replay that is waiting, running or succeeded:
+            # two replays submitted at once make one (the other is refused).
+            models.UniqueConstraint(
+                fields=["replay_of"],
+                condition=Q(
+                    replay_of__isnull=False, status__in=["pending", "running", "succeeded"]
+                ),
+                name="workflow_delivery_one_live_replay",
+            ),
         ]
 
     def __str__(self):

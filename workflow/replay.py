@@ -2,42 +2,31 @@
 
 A replay is a new delivery (its own attempts and runs) linked to the one it re-runs
 by ``replay_of``, so the dead letter and its history stay as they were. Only finished
-deliveries (succeeded or dead) are replayed; a pending or running one will run anyway.
+deliveries (succeeded or dead) are replayed, and each at most once at a time: a
+delivery whose replay waits, runs or succeeded is not replayed again (two replays
+submitted at once make one). ``dead_letters()`` leaves out those whose step has since
+succeeded for the same event, so replaying every dead letter repeats no success.
 """
 
 from django.db import transaction
-from django.utils import timezone
+from django.db.models import Exists, OuterRef, Q
 
-from . import bus
+from . import queue
+from .errors import NotReplayable
 from .models import Delivery
+from .store import store
+
+__all__ = ["FINISHED", "NotReplayable", "dead_letters", "replay", "replay_event"]
 
 Status = Delivery.Status
 FINISHED = (Status.SUCCEEDED, Status.DEAD)
 
 
-class NotReplayable(Exception):
-    """The delivery cannot be replayed (it is not finished yet)."""
-
-
 def replay(delivery):
-    """A new delivery re-running ``delivery``, woken once the transaction commits."""
-    if delivery.status not in FINISHED:
-        raise NotReplayable(
-            f"delivery {delivery.pk} ({delivery.step_name}) is {delivery.status}; "
-            "only succeeded or dead deliveries are replayed"
-        )
-    now = timezone.now()
-    with transaction.atomic():
-        again = Delivery.objects.create(
-            event_id=delivery.event_id,
-            step_name=delivery.step_name,
-            trace_id=delivery.trace_id,
-            message_group=delivery.message_group,
-            replay_of=delivery,
-            due_at=now,
-            created_at=now,
-        )
-        transaction.on_commit(lambda: bus.wake([again.pk]), robust=True)
+    """A new delivery re-running ``delivery``, woken once the transaction commits;
+    ``NotReplayable`` (saying why) if it is not finished or already replayed."""
+    again = store.record_replay(delivery)
+    transaction.on_commit(lambda: queue.wake([again.pk]), robust=True)
     return again
 
 
@@ -50,6 +39,30 @@ def latest_per_step(deliveries):
 
 
 def replay_event(event):
-    """Replay the newest finished delivery of ``event`` to each of its subscribers."""
-    chosen = latest_per_step(event.deliveries.all())
-    return [replay(d) for d in chosen if d.status in FINISHED]
+    """Replay the newest finished delivery of ``event`` to each of its subscribers;
+    returns ``(replays, refusals)``, a refusal being the ``NotReplayable`` message."""
+    replays, refusals = [], []
+    for delivery in latest_per_step(event.deliveries.all()):
+        if delivery.status not in FINISHED:
+            continue
+        try:
+            with transaction.atomic():
+                replays.append(replay(delivery))
+        except NotReplayable as exc:
+            refusals.append(str(exc))
+    return replays, refusals
+
+
+def dead_letters(step=None):
+    """Dead deliveries worth replaying: not yet replayed, and whose step has not since
+    succeeded for the same event (or, for a cron slot, in the same trace)."""
+    succeeded = Delivery.objects.filter(
+        step_name=OuterRef("step_name"), status=Status.SUCCEEDED
+    ).filter(
+        Q(event_id=OuterRef("event_id"), event_id__isnull=False)
+        | Q(event_id__isnull=True, trace_id=OuterRef("trace_id"))
+    )
+    found = Delivery.objects.filter(status=Status.DEAD, replays__isnull=True).filter(
+        ~Exists(succeeded)
+    )
+    return found.filter(step_name=step) if step else found

@@ -14,6 +14,7 @@ handler and again, on the then-latest value, when it commits.
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .connections import give_back
 from .jsonutil import json_copy
 from .models import StateEntry
 
@@ -23,6 +24,7 @@ DELETED = object()
 class StateStore:
     def get(self, group, key, default=None):
         entry = StateEntry.objects.filter(group=group, key=key).only("value").first()
+        give_back()  # a handler that reads, then waits, holds no pooled connection
         return default if entry is None else entry.value
 
     def set(self, group, key, value):
@@ -40,7 +42,9 @@ class StateStore:
         return StateEntry.objects.filter(group=group, key=key).delete()[0] > 0
 
     def get_group(self, group):
-        return dict(StateEntry.objects.filter(group=group).values_list("key", "value"))
+        values = dict(StateEntry.objects.filter(group=group).values_list("key", "value"))
+        give_back()
+        return values
 
     def clear(self, group):
         return StateEntry.objects.filter(group=group).delete()[0]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from croniter import croniter
+from django.utils.module_loading import import_string
 from rest_framework import serializers
 
 from .middleware import classes_problem, middleware_problem
@@ -23,7 +24,9 @@ QUEUE_KEYS = {
     "delay_seconds",
     "message_group_id",
     "backoff",
+    "non_retryable",
 }
+HANDLER_KEYS = {"timeout"}
 POLICY_EXAMPLES = {
     "permission_classes": "IsAuthenticated",
     "authentication_classes": "SessionAuthentication",
@@ -96,7 +99,10 @@ def _queue_policy(infrastructure):
         raise StepConfigError("infrastructure must be a dict, e.g. {'queue': {...}}")
     unknown = set(infrastructure) - {"queue", "handler"}
     if unknown:
-        raise StepConfigError(f"infrastructure has unknown keys {sorted(unknown)}; use 'queue'")
+        raise StepConfigError(
+            f"infrastructure has unknown keys {sorted(unknown)}; use 'queue' and 'handler'"
+        )
+    _check_handler(infrastructure.get("handler", {}))
     queue = infrastructure.get("queue", {})
     if not isinstance(queue, dict):
         raise StepConfigError("infrastructure['queue'] must be a dict")
@@ -106,9 +112,18 @@ def _queue_policy(infrastructure):
             f"infrastructure['queue'] has unknown keys {sorted(unknown)}; "
             f"allowed: {sorted(QUEUE_KEYS)} (snake_case, e.g. max_retries)"
         )
-    for key in ("max_retries", "visibility_timeout", "delay_seconds"):
-        if key in queue and (not isinstance(queue[key], int | float) or queue[key] < 0):
+    for key in ("max_retries", "delay_seconds"):
+        if key in queue and (not _number(queue[key]) or queue[key] < 0):
             raise StepConfigError(f"infrastructure['queue']['{key}'] must be a number >= 0")
+    if "visibility_timeout" in queue and (
+        not _number(queue["visibility_timeout"]) or queue["visibility_timeout"] < 1
+    ):
+        raise StepConfigError(
+            "infrastructure['queue']['visibility_timeout'] must be a number of seconds >= 1: "
+            "how long a running delivery stays hidden from other workers without news from "
+            "its worker (which renews it while the handler runs)"
+        )
+    _check_non_retryable(queue.get("non_retryable", []))
     if queue.get("type", "standard") not in ("standard", "fifo"):
         raise StepConfigError("infrastructure['queue']['type'] is 'standard' or 'fifo'")
     if not isinstance(queue.get("message_group_id", ""), str):
@@ -118,6 +133,45 @@ def _queue_policy(infrastructure):
 
 
 BACKOFF_KEYS = {"initial", "factor", "max", "jitter"}
+
+
+def _number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_handler(handler):
+    if not isinstance(handler, dict) or set(handler) - HANDLER_KEYS:
+        raise StepConfigError(
+            "infrastructure['handler'] is a dict with keys from "
+            f"{sorted(HANDLER_KEYS)}, e.g. {{'timeout': 30}} (seconds)"
+        )
+    if "timeout" in handler and (not _number(handler["timeout"]) or handler["timeout"] <= 0):
+        raise StepConfigError(
+            "infrastructure['handler']['timeout'] must be a number of seconds > 0, e.g. 30"
+        )
+
+
+def _check_non_retryable(entries):
+    """Exception classes, or dotted paths to them: errors that make a delivery dead at once."""
+    example = "e.g. [PermissionError, 'myapp.errors.CardDeclined']"
+    if isinstance(entries, str) or not isinstance(entries, list | tuple):
+        raise StepConfigError(
+            f"infrastructure['queue']['non_retryable'] must be a list of exceptions, {example}"
+        )
+    for entry in entries:
+        if isinstance(entry, str):
+            try:
+                entry = import_string(entry)
+            except ImportError as exc:
+                raise StepConfigError(
+                    f"infrastructure['queue']['non_retryable'] entry {entry!r} cannot be "
+                    f"imported ({exc}); give the exception class or its dotted path"
+                ) from None
+        if not (isinstance(entry, type) and issubclass(entry, BaseException)):
+            raise StepConfigError(
+                f"infrastructure['queue']['non_retryable'] entries are exception classes, "
+                f"not {entry!r}; {example}"
+            )
 
 
 def _check_backoff(backoff):

@@ -7,20 +7,26 @@ no worker can take a job again and the cluster silently stops (django-q2 issue #
 Here, handler threads leave a worker idle in that wait nearly all the time, so any
 killed worker would do it.
 
-So when a process of the cluster dies, the supervisor replaces the whole cluster:
-live workers get SIGTERM (their running handlers get ``SHUTDOWN_GRACE`` seconds, then
-their deliveries are handed back), stragglers are killed, the wake-ups the old
-cluster held are cleared so the sweeper sends them again, and a new cluster starts.
-The dead worker's own deliveries run again once their visibility timeout passes.
+So when a process of the cluster dies, the supervisor first ends the leases the dead
+process held (its deliveries run again at once, that attempt counted as failed), then
+replaces the whole cluster: live workers get SIGTERM (their running handlers get
+``SHUTDOWN_GRACE`` seconds, then their deliveries are handed back), stragglers are
+killed, the wake-ups the old cluster held are cleared so the sweeper sends them again,
+and a new cluster starts. A worker that retires on purpose (``processes``) exits
+through Python, releasing its locks; the sentinel replaces it, and nothing else changes.
 """
 
 import logging
+import os
+import shutil
 import signal
+import tempfile
 
 import psutil
 
+from . import processes
 from .conf import workflow_settings
-from .models import Delivery
+from .store import store
 
 logger = logging.getLogger("workflow")
 
@@ -30,15 +36,19 @@ class Supervisor:
         self.make_cluster = make_cluster
         self.on_start = on_start  # called after each start (e.g. to set signal handlers)
         self.cluster = None
-        self.members = set()
+        self.members = {}  # pid -> start token, of every live process of the cluster
         self.restarts = 0
+        # Where workers that retire say so (processes.announce_retirement).
+        self.notes = tempfile.mkdtemp(prefix="workflow-cluster-")
+        os.environ[processes.RETIRING_ENV] = self.notes
 
     def start(self):
         self.cluster = self.make_cluster()
         if self.on_start:
             self.on_start()
         self.cluster.start()
-        self.members = {p.pid for p in self._children()}
+        self.members = {}
+        self.lost_members()  # adopts the new processes
         return self.cluster
 
     def _children(self):
@@ -48,9 +58,31 @@ class Supervisor:
             return []
 
     def lost_members(self):
-        """Pids of cluster processes that died since the cluster started."""
-        alive = {p.pid for p in self._children() if _status(p) not in (None, psutil.STATUS_ZOMBIE)}
-        return self.members - alive
+        """Pids of cluster processes that died since the last look (those that retired on
+        purpose are not lost); processes started meanwhile become members."""
+        alive = {}
+        for process in self._children():
+            if _status(process) not in (None, psutil.STATUS_ZOMBIE):
+                token = self.members.get(process.pid) or _token(process)
+                if token:
+                    alive[process.pid] = token
+        gone = {pid: token for pid, token in self.members.items() if pid not in alive}
+        self.members = alive
+        lost = {pid for pid in gone if not processes.retired(pid)}
+        for pid in lost:
+            self._hand_back(pid, gone[pid])
+        return lost
+
+    def _hand_back(self, pid, token):
+        """End the leases process ``pid`` held: its deliveries are claimable at once."""
+        reason = f"Its worker process ({pid}) died"
+        try:
+            ids = store.expire_leases(processes.worker_id(pid, token), reason)
+        except Exception:
+            logger.exception("Could not end the leases of process %s; they run out", pid)
+            return
+        if ids:
+            logger.warning("Process %s died holding deliveries %s: they run again", pid, ids)
 
     def restart(self, lost):
         logger.error(
@@ -59,7 +91,7 @@ class Supervisor:
             ", ".join(map(str, sorted(lost))),
         )
         self.terminate()
-        cleared = clear_wake_ups()
+        cleared = store.unmark_all()
         self.restarts += 1
         self.start()
         logger.warning("Cluster restarted; %s pending deliveries are woken again", cleared)
@@ -81,13 +113,15 @@ class Supervisor:
             _signal(process, signal.SIGKILL)
         self.cluster.sentinel.join(timeout=5)
 
+    def close(self):
+        shutil.rmtree(self.notes, ignore_errors=True)
 
-def clear_wake_ups():
-    """Pending deliveries marked as carried by a job: the jobs may have died with the
-    cluster, so the sweeper sends them again (a second wake-up does no harm)."""
-    return Delivery.objects.filter(
-        status=Delivery.Status.PENDING, enqueued_at__isnull=False
-    ).update(enqueued_at=None)
+
+def _token(process):
+    try:
+        return processes.start_token(process.pid)
+    except psutil.Error:
+        return None
 
 
 def _status(process):

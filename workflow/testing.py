@@ -9,10 +9,13 @@
         flow.assert_logged("Email sent successfully", step="SendWelcomeEmail")
 
 No cluster: the request goes through the real URL and DRF view (DRF's ``APIClient``),
-then each pending delivery is run in the test's own thread by the runtime's
-``run_delivery``, until none is left. Retries and delayed emits are run at once
-(``fast_forward``); ``sleep=False`` skips ``time.sleep`` in handlers. It works in
-``django_db`` tests and in ``django_db(transaction=True)`` ones.
+then each pending delivery is run in the test's own thread, until none is left, by the
+code the workers run: ``store.claim``, ``runner.attempt``, ``store.record`` (in batches
+of one: ``runner.run_delivery``). An ``async def`` handler past its timeout is cancelled
+as in a worker; a sync one, running in the test's thread, cannot be abandoned. Retries
+and delayed emits are run at once (``fast_forward``); ``sleep=False`` skips
+``time.sleep`` in handlers. It works in ``django_db`` tests and in
+``django_db(transaction=True)`` ones.
 
 One handler alone, with no database: ``call_handler`` (from ``workflow.mocks``).
 
@@ -24,7 +27,6 @@ from contextlib import ExitStack, contextmanager
 from unittest import mock
 
 import pytest
-from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -144,14 +146,11 @@ class FlowTester:
 
     @contextmanager
     def watching(self):
-        """While a step runs: record its log lines; skip sleeps if asked; and in a test
-        transaction, keep the runner from closing the test's connection."""
+        """While a step runs: record its log lines, and skip sleeps if asked."""
         with ExitStack() as stack:
             stack.enter_context(mock.patch.object(StepLogger, "_log", self._recording_log()))
             if not self.sleep:
                 stack.enter_context(mock.patch.object(time, "sleep", self.slept.append))
-            if connection.in_atomic_block:
-                stack.enter_context(mock.patch.object(runner, "close_old_connections", noop))
             yield
 
     def _recording_log(self):
@@ -235,10 +234,6 @@ class FlowTester:
             shown = "\n".join(f"  [{x.step}] {x.level} {x.message} {x.fields}" for x in self.lines)
             raise AssertionError(f"no log line {message!r} {fields or ''}; the lines:\n{shown}")
         return found
-
-
-def noop():
-    pass
 
 
 @pytest.fixture

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import transaction
 from django.http import HttpResponseBase
 from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import idempotency, postgres, signals
+from . import idempotency, signals
 from .aio import Chain
 from .conf import workflow_settings
 from .context import Context
@@ -37,6 +37,7 @@ from .models import Run, Trace, new_trace_id
 from .openapi import StepAutoSchema
 from .parsers import JSONParser
 from .schemas import bind, validate
+from .store import store
 
 logger = logging.getLogger("workflow")
 TRACE_HEADER = "X-Trace-Id"
@@ -168,23 +169,12 @@ def run_api_step(step, api_request, claim=None):
 
 
 def record_run(run, trace, ctx):
-    """Store the API call's run, its trace and its log lines: on PostgreSQL outside any
-    transaction, in one statement; else the run and trace in a transaction, then the
-    lines (whose failure to store is logged, and loses the run nothing)."""
+    """Store the API call's run, its trace and its log lines (on PostgreSQL in one
+    statement); the lines are then announced."""
     ctx.logger.run = run
     lines = ctx.logger.take()
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        try:
-            postgres.record_run(run, trace, lines)
-        except DatabaseError:
-            logger.warning("Could not store the run of %s in one statement", run.step_name)
-        else:
-            ctx.logger.stored(lines)
-            return
-    with transaction.atomic():
-        run.save()
-        trace.save()
-    ctx.logger.store(lines)
+    if store.record_api_run(run, trace, lines):
+        ctx.logger.stored(lines)
 
 
 def replay(claim, record):

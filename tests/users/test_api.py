@@ -23,6 +23,8 @@ from workflow.models import Delivery, Event, LogEntry, Run, StateEntry, Trace
 from workflow.steps import ApiStep, EventStep
 from workflow.views import view_for
 
+pytestmark = pytest.mark.store  # the store's path: run on PostgreSQL too
+
 PASSWORD = "Tr0ub4dor&3-horse-battery"
 VALID = {"name": "John Doe", "email": "john@example.com", "password": PASSWORD}
 USER_ID = re.compile(r"^user-\d+-[0-9a-f]{8}$")

@@ -9,6 +9,8 @@ import pytest
 
 from users.services import ACCOUNT_SETUP_SECONDS, WELCOME_EMAIL_SECONDS
 
+pytestmark = pytest.mark.store  # the store's path: run on PostgreSQL too
+
 PASSWORD = "securepass123"
 ALICE = {"name": "Alice Johnson", "email": "alice@example.com", "password": PASSWORD}
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

@@ -8,6 +8,8 @@ from users.models import Account
 from workflow.runner import InvalidInput
 from workflow.testing import call_handler
 
+pytestmark = pytest.mark.store  # the store's path: run on PostgreSQL too
+
 ANN = {"userId": "user-1", "name": "Ann Lee", "email": "ann@example.com"}
 PENDING = {**ANN, "status": "pending", "createdAt": "2024-01-28T10:30:00.000Z"}
 

@@ -1,4 +1,5 @@
-"""HandlerPool: bounded handler threads, hand-back on shutdown and when no slot frees up.
+"""HandlerPool: bounded handler threads, hand-back on shutdown and when no slot frees up,
+leases renewed while handlers run, timeouts kept, a worker of stuck threads retired.
 
 The pool's threads use their own database connections, so these tests use
 ``transaction=True``; each test lets its handlers finish before it ends.
@@ -10,12 +11,12 @@ import time
 
 import pytest
 
-from workflow import bus, executor
+from workflow import bus, executor, queue
 from workflow.models import Delivery, LogEntry, Run
 from workflow.state import StateStore
 from workflow.steps import EventStep
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.store]
 Status = Delivery.Status
 
 
@@ -70,9 +71,9 @@ def settle(pool):
         pool.slots.release()
 
 
-def test_submit_is_refused_only_while_every_slot_is_busy(gate):
+def test_submit_is_refused_only_while_every_slot_is_busy(gate, new_pool):
     """submit() returns True while a slot is free, False when both stay busy past the wait."""
-    pool = executor.HandlerPool(2)
+    pool = new_pool(2)
     first, second, third = new_delivery(1), new_delivery(2), new_delivery(3)
     assert pool.submit(first, wait=1) is True
     assert pool.submit(second, wait=1) is True
@@ -88,9 +89,9 @@ def test_submit_is_refused_only_while_every_slot_is_busy(gate):
     assert gate.started == 3
 
 
-def test_drain_hands_back_deliveries_still_running_after_grace(gate):
+def test_drain_hands_back_deliveries_still_running_after_grace(gate, new_pool):
     """drain() waits the grace, then hands back running deliveries and returns how many."""
-    pool = executor.HandlerPool(2)
+    pool = new_pool(2)
     first, second = new_delivery(1), new_delivery(2)
     pool.submit(first, wait=1)
     pool.submit(second, wait=1)
@@ -108,14 +109,16 @@ def test_drain_hands_back_deliveries_still_running_after_grace(gate):
     gate.open()  # the handed-back handlers finish, but may no longer complete
     settle(pool)
     wait_for(lambda: LogEntry.objects.filter(message="Attempt discarded").count() == 2)
+    reasons = set(LogEntry.objects.values_list("fields__reason", flat=True))
+    assert "its worker stopped; handed back before it finished" in reasons
     assert {status_of(first), status_of(second)} == {Status.PENDING}
     assert StateStore().get_group("gate") == {}
     assert Run.objects.filter(status=Run.Status.INTERRUPTED).count() == 2
 
 
-def test_drain_returns_zero_when_handlers_finish_within_grace(gate):
+def test_drain_returns_zero_when_handlers_finish_within_grace(gate, new_pool):
     """drain() hands back nothing when the running handlers finish within the grace."""
-    pool = executor.HandlerPool(2)
+    pool = new_pool(2)
     delivery_id = new_delivery(1)
     pool.submit(delivery_id, wait=1)
     wait_for(lambda: gate.started == 1)
@@ -126,17 +129,18 @@ def test_drain_returns_zero_when_handlers_finish_within_grace(gate):
     assert StateStore().get_group("gate") == {"1": "done"}
 
 
-def test_wake_hands_the_delivery_back_when_no_slot_frees_up(gate, monkeypatch, settings):
-    """wake() on a full pool clears enqueued_at (back to the sweeper) and runs nothing."""
+def test_a_job_hands_the_delivery_back_when_no_slot_frees_up(gate, monkeypatch, settings, new_pool):
+    """The job (queue.deliver) on a full pool clears enqueued_at (back to the sweeper)
+    and runs nothing."""
     settings.WORKFLOW = {**settings.WORKFLOW, "SLOT_WAIT": 0.1}
-    pool = executor.HandlerPool(1)
+    pool = new_pool(1)
     pool.pid = os.getpid()
     monkeypatch.setattr(executor, "_pool", pool)
     busy, waiting = new_delivery(1), new_delivery(2)
     assert Delivery.objects.get(pk=waiting).enqueued_at is not None
-    assert executor.wake(busy) == [busy]
+    assert queue.deliver(busy) == [busy]
     wait_for(lambda: gate.started == 1)
-    assert executor.wake(waiting) == [waiting]
+    assert queue.deliver(waiting) == [waiting]
     delivery = Delivery.objects.get(pk=waiting)
     assert delivery.enqueued_at is None
     assert (delivery.status, delivery.attempts) == (Status.PENDING, 0)
@@ -147,7 +151,7 @@ def test_wake_hands_the_delivery_back_when_no_slot_frees_up(gate, monkeypatch, s
     assert gate.started == 1
 
 
-def test_a_burst_of_deliveries_runs_each_once(steps):
+def test_a_burst_of_deliveries_runs_each_once(steps, new_pool):
     """40 deliveries woken at once on a pool of 4 threads (claimed and recorded in
     batches): each handler runs once, every delivery and run succeeds, held writes land."""
     seen, lock = [], threading.Lock()
@@ -159,7 +163,7 @@ def test_a_burst_of_deliveries_runs_each_once(steps):
 
     steps.add(EventStep(name="Counted", subscribes=["burst"]), count)
     ids = [Delivery.objects.get(event=bus.emit("burst", {"n": n})).pk for n in range(40)]
-    pool = executor.HandlerPool(4)
+    pool = new_pool(4)
     for delivery_id in ids:
         assert pool.submit(delivery_id, wait=10)
     wait_for(lambda: Delivery.objects.filter(pk__in=ids, status=Status.SUCCEEDED).count() == 40)
@@ -170,15 +174,15 @@ def test_a_burst_of_deliveries_runs_each_once(steps):
 
 
 def test_a_job_of_several_deliveries_hands_back_those_no_slot_frees_up_for(
-    gate, monkeypatch, settings
+    gate, monkeypatch, settings, new_pool
 ):
-    """wake(a, b, c) on a pool of 2 threads runs a and b, hands c back to the sweeper."""
+    """A job of a, b, c on a pool of 2 threads runs a and b, hands c back to the sweeper."""
     settings.WORKFLOW = {**settings.WORKFLOW, "SLOT_WAIT": 0.1}
-    pool = executor.HandlerPool(2)
+    pool = new_pool(2)
     pool.pid = os.getpid()
     monkeypatch.setattr(executor, "_pool", pool)
     ids = [new_delivery(n) for n in (1, 2, 3)]
-    assert executor.wake(*ids) == ids
+    assert queue.deliver(*ids) == ids
     wait_for(lambda: gate.started == 2)
     left = Delivery.objects.get(pk=ids[2])
     assert left.enqueued_at is None

@@ -1,8 +1,8 @@
 """fifo queues: deliveries of one message group are claimed one at a time, in emit order.
 
-These tests call ``deliveries.claim``, ``complete`` and ``fail`` directly in a test
-transaction; the wake-up of the next delivery of a group is an on-commit hook, so the
-tests that need it capture and run the on-commit callbacks.
+These tests claim and record outcomes through the store directly, in a test
+transaction; recording an outcome that ends a group's delivery returns the next one
+of the group to wake (the worker wakes it once the record committed).
 """
 
 from datetime import timedelta
@@ -10,12 +10,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from workflow import bus, deliveries
+from workflow import bus
 from workflow.models import Delivery
 from workflow.policy import QueuePolicy
 from workflow.steps import EventStep
+from workflow.store import Outcome, store
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.store]
 Status = Delivery.Status
 
 
@@ -26,6 +27,24 @@ def handler(input, ctx):
 def add_fifo(steps, name="PerUser", topic="msg"):
     queue = {"type": "fifo", "message_group_id": "userId"}
     steps.add(EventStep(name=name, subscribes=[topic], infrastructure={"queue": queue}), handler)
+
+
+def claim(delivery_id):
+    """The store's claim of one delivery, or None."""
+    claimed = store.claim([delivery_id])
+    return claimed[0] if claimed else None
+
+
+def succeed(claimed):
+    """Record the attempt's success; the ids to wake."""
+    _, wake = store.record([Outcome.success(claimed)])
+    return wake
+
+
+def fail(claimed, final=False):
+    """Record the attempt's failure; (the delivery's new status, the ids to wake)."""
+    (recorded,), wake = store.record([Outcome.failure(claimed, "boom", final=final)])
+    return recorded.status, wake
 
 
 def emit(data, topic="msg", **options):
@@ -39,10 +58,10 @@ def test_a_fifo_delivery_waits_while_an_earlier_one_of_its_group_is_pending(step
     first = emit({"userId": "u1", "n": 1})
     second = emit({"userId": "u1", "n": 2})
     assert (first.message_group, second.message_group) == ("u1", "u1")
-    assert deliveries.claim(second.pk) is None
+    assert claim(second.pk) is None
     row = Delivery.objects.get(pk=second.pk)
     assert (row.status, row.attempts) == (Status.PENDING, 0)
-    assert deliveries.claim(first.pk) is not None
+    assert claim(first.pk) is not None
 
 
 def test_a_fifo_delivery_waits_while_an_earlier_one_of_its_group_is_running(steps):
@@ -50,8 +69,8 @@ def test_a_fifo_delivery_waits_while_an_earlier_one_of_its_group_is_running(step
     add_fifo(steps)
     first = emit({"userId": "u1"})
     second = emit({"userId": "u1"})
-    assert deliveries.claim(first.pk) is not None
-    assert deliveries.claim(second.pk) is None
+    assert claim(first.pk) is not None
+    assert claim(second.pk) is None
     assert Delivery.objects.get(pk=second.pk).status == Status.PENDING
 
 
@@ -60,9 +79,8 @@ def test_a_fifo_delivery_waits_while_an_earlier_one_is_pending_a_retry(steps):
     add_fifo(steps)
     first = emit({"userId": "u1"})
     second = emit({"userId": "u1"})
-    delivery, run = deliveries.claim(first.pk)
-    assert deliveries.fail(delivery, run, "boom") == Status.PENDING
-    assert deliveries.claim(second.pk) is None
+    assert fail(claim(first.pk))[0] == Status.PENDING
+    assert claim(second.pk) is None
 
 
 def test_a_fifo_delivery_is_claimed_once_the_earlier_one_succeeded(steps):
@@ -70,11 +88,10 @@ def test_a_fifo_delivery_is_claimed_once_the_earlier_one_succeeded(steps):
     add_fifo(steps)
     first = emit({"userId": "u1"})
     second = emit({"userId": "u1"})
-    delivery, run = deliveries.claim(first.pk)
-    deliveries.complete(delivery, run, lambda: None)
-    claimed = deliveries.claim(second.pk)
+    succeed(claim(first.pk))
+    claimed = claim(second.pk)
     assert claimed is not None
-    assert claimed[0].status == Status.RUNNING
+    assert claimed.delivery.status == Status.RUNNING
 
 
 def test_a_fifo_delivery_is_claimed_once_the_earlier_one_went_dead(steps):
@@ -82,9 +99,8 @@ def test_a_fifo_delivery_is_claimed_once_the_earlier_one_went_dead(steps):
     add_fifo(steps)
     first = emit({"userId": "u1"})
     second = emit({"userId": "u1"})
-    delivery, run = deliveries.claim(first.pk)
-    assert deliveries.fail(delivery, run, "boom", retry=False) == Status.DEAD
-    assert deliveries.claim(second.pk) is not None
+    assert fail(claim(first.pk), final=True)[0] == Status.DEAD
+    assert claim(second.pk) is not None
 
 
 def test_another_group_is_not_held_back(steps):
@@ -93,7 +109,7 @@ def test_another_group_is_not_held_back(steps):
     emit({"userId": "u1"})
     other = emit({"userId": "u2"})
     assert other.message_group == "u2"
-    assert deliveries.claim(other.pk) is not None
+    assert claim(other.pk) is not None
 
 
 def test_the_same_group_of_another_step_is_not_held_back(steps):
@@ -102,7 +118,7 @@ def test_the_same_group_of_another_step_is_not_held_back(steps):
     add_fifo(steps, "Second", topic="b")
     emit({"userId": "u1"}, topic="a")
     other = emit({"userId": "u1"}, topic="b")
-    assert deliveries.claim(other.pk) is not None
+    assert claim(other.pk) is not None
 
 
 def test_a_standard_step_is_never_held_back(steps):
@@ -111,8 +127,8 @@ def test_a_standard_step_is_never_held_back(steps):
     first = emit({"userId": "u1"})
     second = emit({"userId": "u1"})
     assert (first.message_group, second.message_group) == (None, None)
-    assert deliveries.claim(second.pk) is not None
-    assert deliveries.claim(first.pk) is not None
+    assert claim(second.pk) is not None
+    assert claim(first.pk) is not None
 
 
 def test_an_event_without_the_field_falls_into_the_empty_group(steps):
@@ -121,8 +137,8 @@ def test_an_event_without_the_field_falls_into_the_empty_group(steps):
     first = emit({"other": 1})
     second = emit({"userId": None})
     assert (first.message_group, second.message_group) == ("", "")
-    assert deliveries.claim(second.pk) is None
-    assert deliveries.claim(first.pk) is not None
+    assert claim(second.pk) is None
+    assert claim(first.pk) is not None
 
 
 def test_message_group_is_the_fields_value_as_a_string(steps):
@@ -141,83 +157,53 @@ def test_claim_clears_enqueued_at(steps):
     add_fifo(steps)
     delivery = emit({"userId": "u1"})
     Delivery.objects.filter(pk=delivery.pk).update(enqueued_at=timezone.now())
-    claimed, _ = deliveries.claim(delivery.pk)
+    claimed = claim(delivery.pk).delivery
     assert claimed.enqueued_at is None
     assert Delivery.objects.get(pk=delivery.pk).enqueued_at is None
 
 
-def test_success_wakes_the_next_pending_delivery_of_the_group_after_commit(
-    steps, enqueued, django_capture_on_commit_callbacks
-):
-    """complete() wakes only the next pending delivery of the group, once it commits."""
+def test_success_returns_the_next_pending_delivery_of_the_group_to_wake(steps):
+    """Recording a success returns only the next pending delivery of the group to wake."""
     add_fifo(steps)
     first = emit({"userId": "u1"})
     second = emit({"userId": "u1"})
     emit({"userId": "u1"})  # third: waits for the second
     emit({"userId": "u2"})  # another group
-    delivery, run = deliveries.claim(first.pk)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        deliveries.complete(delivery, run, lambda: None)
-        assert enqueued == []  # not before the commit
-    assert callbacks
-    assert enqueued == [second.pk]
-    assert Delivery.objects.get(pk=second.pk).enqueued_at is not None
+    assert succeed(claim(first.pk)) == [second.pk]
 
 
-def test_a_dead_delivery_wakes_the_next_pending_delivery_of_the_group(
-    steps, enqueued, django_capture_on_commit_callbacks
-):
-    """fail() that makes a delivery dead wakes the next pending delivery of its group."""
+def test_a_dead_delivery_returns_the_next_pending_delivery_of_the_group(steps):
+    """A failure that makes a delivery dead returns the next pending one of its group."""
     add_fifo(steps)
     first = emit({"userId": "u1"})
     second = emit({"userId": "u1"})
-    delivery, run = deliveries.claim(first.pk)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries.fail(delivery, run, "boom", retry=False) == Status.DEAD
-    assert enqueued == [second.pk]
-    assert Delivery.objects.get(pk=second.pk).enqueued_at is not None
+    assert fail(claim(first.pk), final=True) == (Status.DEAD, [second.pk])
 
 
-def test_a_failure_that_will_be_retried_wakes_nobody(
-    steps, enqueued, django_capture_on_commit_callbacks
-):
+def test_a_failure_that_will_be_retried_wakes_nobody(steps):
     """A delivery pending its retry still holds the group: nothing is woken."""
     add_fifo(steps)
     first = emit({"userId": "u1"})
     emit({"userId": "u1"})
-    delivery, run = deliveries.claim(first.pk)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries.fail(delivery, run, "boom") == Status.PENDING
-    assert enqueued == []
+    assert fail(claim(first.pk)) == (Status.PENDING, [])
 
 
-def test_a_next_delivery_not_due_yet_is_left_to_the_sweeper(
-    steps, enqueued, django_capture_on_commit_callbacks
-):
-    """The next delivery of the group, emitted with a delay, gets no early job or mark."""
+def test_a_next_delivery_not_due_yet_is_left_to_the_sweeper(steps):
+    """The next delivery of the group, emitted with a delay, is not returned to wake."""
     add_fifo(steps)
     first = emit({"userId": "u1"})
     later = emit({"userId": "u1"}, delay=30)
     assert later.due_at > timezone.now() + timedelta(seconds=20)
-    delivery, run = deliveries.claim(first.pk)
-    with django_capture_on_commit_callbacks(execute=True):
-        deliveries.complete(delivery, run, lambda: None)
-    assert enqueued == []
+    assert succeed(claim(first.pk)) == []
     assert Delivery.objects.get(pk=later.pk).enqueued_at is None
 
 
-def test_a_standard_step_wakes_nobody_when_a_delivery_finishes(
-    steps, enqueued, django_capture_on_commit_callbacks
-):
-    """Finishing a standard step's delivery sends no wake-up for the others."""
+def test_a_standard_step_wakes_nobody_when_a_delivery_finishes(steps):
+    """Finishing a standard step's delivery returns nothing to wake."""
     steps.add(EventStep(name="Plain", subscribes=["msg"]), handler)
     first = emit({"userId": "u1"})
     emit({"userId": "u1"})
-    delivery, run = deliveries.claim(first.pk)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        deliveries.complete(delivery, run, lambda: None)
-    assert callbacks == []
-    assert enqueued == []
+    assert succeed(claim(first.pk)) == []
 
 
 def test_the_sweeper_skips_fifo_deliveries_waiting_their_turn(steps, enqueued):

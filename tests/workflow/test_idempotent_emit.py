@@ -11,6 +11,8 @@ from workflow.replay import replay
 from workflow.runner import run_delivery
 from workflow.steps import EventStep
 
+pytestmark = pytest.mark.store  # the store's path: run on PostgreSQL too
+
 TRACE = "0123456789abcdef0123456789abcdef"
 
 

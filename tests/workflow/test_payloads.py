@@ -59,7 +59,7 @@ def test_broker_jobs_carry_only_delivery_ids(orm_broker):
     woken = set()
     for job in jobs:
         task = SignedPackage.loads(job.payload)
-        assert task["func"] == "workflow.executor.wake"
+        assert task["func"] == "workflow.queue.deliver"
         assert task["args"] and all(type(arg) is int for arg in task["args"])
         assert not task.get("kwargs")
         woken.update(task["args"])

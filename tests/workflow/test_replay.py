@@ -1,13 +1,16 @@
-"""Replay: a finished delivery runs again as a new delivery of the same event and trace.
+"""Replay: a finished delivery runs again as a new delivery of the same event and trace,
+at most once at a time.
 
 Covers ``workflow.replay``, ``manage.py replay`` and the admin actions.
 """
 
+import threading
 from io import StringIO
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,7 +19,7 @@ from workflow.models import Delivery
 from workflow.replay import NotReplayable, replay, replay_event
 from workflow.steps import EventStep
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.store]
 Status = Delivery.Status
 
 
@@ -117,9 +120,9 @@ def test_replay_event_replays_the_newest_delivery_of_each_step(shop):
     ship = finish(delivery_of(event, "Ship"))
     ship_again = finish(replay(ship), Status.SUCCEEDED)
     bill = finish(delivery_of(event, "Bill"), Status.SUCCEEDED)
-    replays = replay_event(event)
+    replays, refusals = replay_event(event)
     assert sorted(r.replay_of_id for r in replays) == sorted([ship_again.pk, bill.pk])
-    assert all(r.event_id == event.pk for r in replays)
+    assert all(r.event_id == event.pk for r in replays) and refusals == []
 
 
 def test_replay_event_skips_a_step_whose_newest_delivery_is_not_finished(shop):
@@ -127,7 +130,55 @@ def test_replay_event_skips_a_step_whose_newest_delivery_is_not_finished(shop):
     event = place_order()
     replay(finish(delivery_of(event, "Ship")))  # pending replay
     bill = finish(delivery_of(event, "Bill"), Status.SUCCEEDED)
-    assert [r.replay_of_id for r in replay_event(event)] == [bill.pk]
+    replays, _ = replay_event(event)
+    assert [r.replay_of_id for r in replays] == [bill.pk]
+
+
+@pytest.mark.parametrize("status", [Status.PENDING, Status.RUNNING, Status.SUCCEEDED])
+def test_a_delivery_with_a_live_or_succeeded_replay_is_not_replayed_again(shop, status):
+    """replay() of a delivery whose replay waits, runs or succeeded is refused, naming
+    that replay; nothing is created."""
+    dead = finish(delivery_of(place_order(), "Ship"))
+    first = replay(dead)
+    Delivery.objects.filter(pk=first.pk).update(status=status)
+    with pytest.raises(
+        NotReplayable, match=f"already replayed as delivery {first.pk} \\({status}\\)"
+    ):
+        replay(dead)
+    assert Delivery.objects.filter(replay_of=dead).count() == 1
+
+
+def test_a_delivery_whose_replay_went_dead_may_be_replayed_again(shop):
+    """A replay that failed for good does not block another replay of the original."""
+    dead = finish(delivery_of(place_order(), "Ship"))
+    finish(replay(dead))
+    assert replay(dead).replay_of_id == dead.pk
+    assert Delivery.objects.filter(replay_of=dead).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_replays_submitted_at_once_make_one(shop):
+    """Two threads replaying one dead letter at the same moment: one replay is made, the
+    other is refused (the database's unique constraint decides, not a read before)."""
+    dead = finish(delivery_of(place_order(), "Ship"))
+    barrier, made, refused = threading.Barrier(2), [], []
+
+    def submit():
+        barrier.wait()
+        try:
+            made.append(replay(dead))
+        except NotReplayable as exc:
+            refused.append(str(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(made) == 1 and len(refused) == 1, (made, refused)
+    assert Delivery.objects.filter(replay_of=dead).count() == 1
 
 
 # manage.py replay ------------------------------------------------------------------------
@@ -181,6 +232,28 @@ def test_command_dead_with_step_replays_only_that_steps_dead_deliveries(shop):
     replayed = Delivery.objects.filter(replay_of__isnull=False).values_list("replay_of", flat=True)
     assert list(replayed) == [ship.pk]
     assert not Delivery.objects.filter(replay_of=bill).exists()
+
+
+def test_command_dead_skips_a_dead_letter_whose_step_has_since_succeeded(shop):
+    """replay --dead leaves out a dead delivery when the same step has since succeeded
+    for the same event (here a replay of a replay succeeded): no effect twice."""
+    dead = finish(delivery_of(place_order(), "Ship"))
+    first = finish(replay(dead))  # the first replay failed for good
+    finish(replay(first), Status.SUCCEEDED)  # its own replay succeeded
+    second = replay(dead)  # a second replay of the original...
+    finish(second)  # ...that failed for good too: a dead letter with no replay
+    out = run("--dead")
+    assert "nothing to replay" in out
+    assert not Delivery.objects.filter(replay_of=second).exists()
+
+
+def test_command_names_the_deliveries_it_does_not_replay_and_why(shop):
+    """replay ID of a delivery already replayed: refused, with the reason, and nothing made."""
+    dead = finish(delivery_of(place_order(), "Ship"))
+    again = replay(dead)
+    with pytest.raises(CommandError, match=f"already replayed as delivery {again.pk}"):
+        run(dead.pk)
+    assert Delivery.objects.filter(replay_of=dead).count() == 1
 
 
 def test_command_with_nothing_to_replay_says_so(shop):
@@ -268,7 +341,17 @@ def test_admin_replays_selected_finished_deliveries(shop, admin_client):
     assert not Delivery.objects.filter(replay_of=pending).exists()
     page = response.content.decode()
     assert f"Replayed as new deliveries: {again.pk}." in page
-    assert "1 still pending or running: they were not replayed." in page
+    assert "Not replayed: 1 not finished (pending, running or cancelled)" in page
+
+
+def test_admin_replay_submitted_twice_makes_one_replay(shop, admin_client):
+    """The same replay action posted twice (a double click): one replay, and the second
+    answer says it was already replayed."""
+    dead = finish(delivery_of(place_order(), "Ship"))
+    post_action(admin_client, "replay_deliveries", [dead.pk])
+    response = post_action(admin_client, "replay_deliveries", [dead.pk])
+    (again,) = Delivery.objects.filter(replay_of=dead)
+    assert f"already replayed as delivery {again.pk} (pending)" in response.content.decode()
 
 
 def test_admin_replays_selected_events(shop, admin_client):

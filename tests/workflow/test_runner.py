@@ -1,7 +1,8 @@
-"""run_delivery: claim, validate, call the handler, record the outcome, all or nothing.
+"""run_delivery: claim, validate, call the handler, record the outcome, all or nothing
+(the workers' path, in a batch of one).
 
-run_delivery closes old database connections, which a test transaction does not
-survive, so these tests use ``transaction=True``.
+Some tests race threads on their own database connections, so these tests use
+``transaction=True``.
 """
 
 import uuid
@@ -12,14 +13,15 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import serializers
 
-from workflow import bus, deliveries
+from workflow import bus, runner
 from workflow.context import Context
 from workflow.models import Delivery, Event, LogEntry, Run, StateEntry
 from workflow.runner import run_delivery
 from workflow.state import StateStore
 from workflow.steps import CronStep, EventStep
+from workflow.store import Outcome, store
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.store]
 Status = Delivery.Status
 
 
@@ -88,7 +90,8 @@ def test_an_attempt_that_lost_its_claim_writes_nothing(steps):
     assert not StateEntry.objects.exists()
     assert not Event.objects.filter(topic="job.done").exists()
     assert Delivery.objects.get(pk=delivery_id).status == Status.RUNNING
-    assert LogEntry.objects.filter(message="Attempt discarded", level="warn").exists()
+    discarded = LogEntry.objects.get(message="Attempt discarded", level="warn")
+    assert discarded.fields["reason"] == "its lease ran out and another attempt took the delivery"
 
 
 def test_lines_a_handler_logs_in_its_own_transaction_are_stored(steps):
@@ -209,7 +212,8 @@ def test_a_running_delivery_past_its_claim_is_claimed_again(steps):
     """A running delivery whose claimed_until passed is run again; the old Run is interrupted."""
     handler = add_step(steps)
     delivery_id = emit_one()
-    _, first_run = deliveries.claim(delivery_id, "dead-worker")
+    (claim,) = store.claim([delivery_id], "dead-worker")
+    first_run = claim.run
     assert run_delivery(delivery_id) is None  # still held by its first claim
     Delivery.objects.filter(pk=delivery_id).update(
         claimed_until=timezone.now() - timedelta(seconds=1)
@@ -217,7 +221,7 @@ def test_a_running_delivery_past_its_claim_is_claimed_again(steps):
     assert run_delivery(delivery_id, "w2") == Run.Status.SUCCEEDED
     first_run.refresh_from_db()
     assert first_run.status == Run.Status.INTERRUPTED
-    assert "visibility timeout" in first_run.error
+    assert "stopped renewing the lease" in first_run.error
     second = Run.objects.exclude(pk=first_run.pk).get()
     assert (second.status, second.attempt, second.worker) == (Run.Status.SUCCEEDED, 2, "w2")
     assert Delivery.objects.get(pk=delivery_id).status == Status.SUCCEEDED
@@ -230,7 +234,7 @@ def test_a_presumed_dead_last_attempt_makes_the_delivery_dead_not_run_again(step
     handler = add_step(steps, infrastructure={"queue": {"max_retries": 1}})
     delivery_id = emit_one()
     for worker in ("w1", "w2"):
-        assert deliveries.claim(delivery_id, worker) is not None
+        assert store.claim([delivery_id], worker)
         Delivery.objects.filter(pk=delivery_id).update(
             claimed_until=timezone.now() - timedelta(seconds=1)
         )
@@ -244,11 +248,13 @@ def test_a_presumed_dead_last_attempt_makes_the_delivery_dead_not_run_again(step
 
 
 def test_release_hands_a_delivery_back_and_its_old_claim_cannot_complete(steps):
-    """release() makes a running delivery pending again; complete() with the old claim fails."""
+    """release() makes a running delivery pending again; a success of the old claim is
+    discarded, its held writes not applied."""
     add_step(steps)
     delivery_id = emit_one()
-    delivery, run = deliveries.claim(delivery_id)
-    assert deliveries.release(delivery, run, "Worker stopped") is True
+    (claim,) = store.claim([delivery_id])
+    run = claim.run
+    assert store.release([claim], "Worker stopped") == 1
     row = Delivery.objects.get(pk=delivery_id)
     assert row.status == Status.PENDING
     assert row.attempts == 0
@@ -258,28 +264,33 @@ def test_release_hands_a_delivery_back_and_its_old_claim_cannot_complete(steps):
     run.refresh_from_db()
     assert (run.status, run.error) == (Run.Status.INTERRUPTED, "Worker stopped")
     writes = []
-    with pytest.raises(deliveries.ClaimLost):
-        deliveries.complete(delivery, run, lambda: writes.append("written"))
+    (recorded,), _ = store.record([Outcome.success(claim, lambda: writes.append("written"))])
+    assert recorded.discarded and recorded.reason == "its delivery was handed back"
     assert writes == []
     assert Delivery.objects.get(pk=delivery_id).status == Status.PENDING
-    assert deliveries.release(delivery, run, "again") is False
+    assert store.release([claim], "again") == 0
 
 
 def test_an_attempt_failing_after_hand_back_leaves_its_run_interrupted(steps):
-    """A handler that fails after its delivery was handed back keeps its Run interrupted."""
-    held = {}
+    """A handler that fails after its delivery was handed back keeps its Run interrupted,
+    and the failure is discarded: attempt uncounted, no retry scheduled."""
 
     def fails_after_hand_back(input, ctx):
-        assert deliveries.release(held["delivery"], held["run"], "Worker stopped; handed back")
+        (claim,) = held
+        assert store.release([claim], "Worker stopped; handed back") == 1
         raise RuntimeError("connection closed at shutdown")
 
     add_step(steps, fails_after_hand_back)
     delivery_id = emit_one()
-    run_delivery(delivery_id, on_claim=lambda d, r: held.update(delivery=d, run=r))
+    held = store.claim([delivery_id])
+    (recorded,), _ = store.record([runner.attempt(held[0])])
+    assert recorded.discarded
+    assert runner.finish(recorded) == Run.Status.INTERRUPTED
     delivery = Delivery.objects.get(pk=delivery_id)
     assert (delivery.status, delivery.attempts, delivery.last_error) == (Status.PENDING, 0, "")
     run = Run.objects.get()
     assert (run.status, run.error) == (Run.Status.INTERRUPTED, "Worker stopped; handed back")
+    assert LogEntry.objects.filter(message="Attempt discarded").exists()
 
 
 def test_cron_delivery_calls_handler_with_ctx_only(steps):

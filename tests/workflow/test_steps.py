@@ -1,8 +1,12 @@
 """Step config types: what a valid config looks like, and how an invalid one is refused."""
 
+import decimal
+
 import pytest
 from rest_framework import serializers
 
+from workflow.policy import exception_classes, handler_timeout
+from workflow.registry import RegisteredStep
 from workflow.steps import (
     STEP_TYPES,
     ApiStep,
@@ -208,13 +212,70 @@ def test_bad_queue_type_is_refused():
         event(infrastructure={"queue": {"type": "priority"}})
 
 
-@pytest.mark.parametrize("key", ["max_retries", "visibility_timeout", "delay_seconds"])
-@pytest.mark.parametrize("value", [-1, "3"])
+@pytest.mark.parametrize("key", ["max_retries", "delay_seconds"])
+@pytest.mark.parametrize("value", [-1, "3", True])
 def test_negative_or_non_numeric_queue_numbers_are_refused(key, value):
-    """max_retries, visibility_timeout and delay_seconds must be numbers >= 0."""
+    """max_retries and delay_seconds must be numbers >= 0."""
     with pytest.raises(StepConfigError) as info:
         event(infrastructure={"queue": {key: value}})
     assert f"infrastructure['queue']['{key}'] must be a number >= 0" in str(info.value)
+
+
+@pytest.mark.parametrize("value", [0, 0.5, -1, "3"])
+def test_a_visibility_timeout_under_a_second_is_refused_saying_what_it_is(value):
+    """visibility_timeout is a lease of 1 s or more; the error says what it bounds."""
+    with pytest.raises(StepConfigError) as info:
+        event(infrastructure={"queue": {"visibility_timeout": value}})
+    message = str(info.value)
+    assert "visibility_timeout'] must be a number of seconds >= 1" in message
+    assert "renews it while the handler runs" in message
+
+
+@pytest.mark.parametrize(
+    "handler, expected",
+    [
+        ({"timeout": 0}, "must be a number of seconds > 0"),
+        ({"timeout": "30"}, "must be a number of seconds > 0"),
+        ({"timout": 30}, "a dict with keys from ['timeout']"),
+        ("30", "a dict with keys from ['timeout']"),
+    ],
+)
+def test_a_bad_handler_timeout_is_refused(handler, expected):
+    """infrastructure['handler'] takes Motia's timeout, in seconds > 0, and nothing else."""
+    with pytest.raises(StepConfigError) as info:
+        event(infrastructure={"handler": handler})
+    assert expected in str(info.value)
+
+
+def test_a_handler_timeout_is_kept_and_read_as_the_steps_timeout():
+    """{"handler": {"timeout": 5}} is the step's handler timeout; without it, the default."""
+    timed = RegisteredStep(event(infrastructure={"handler": {"timeout": 5}}), None, "", "")
+    plain = RegisteredStep(event(), None, "", "")
+    assert handler_timeout(timed) == 5.0
+    assert handler_timeout(plain) == 30.0  # WORKFLOW["HANDLER_TIMEOUT"], Motia's default
+
+
+@pytest.mark.parametrize(
+    "entries, expected",
+    [
+        ("ValueError", "must be a list of exceptions"),
+        ([42], "entries are exception classes, not 42"),
+        (["no.such.Error"], "'no.such.Error' cannot be imported"),
+        ([dict], "entries are exception classes"),
+    ],
+)
+def test_bad_non_retryable_entries_are_refused(entries, expected):
+    """non_retryable lists exception classes or their dotted paths; anything else is refused."""
+    with pytest.raises(StepConfigError) as info:
+        event(infrastructure={"queue": {"non_retryable": entries}})
+    assert expected in str(info.value)
+
+
+def test_non_retryable_takes_classes_and_dotted_paths():
+    """Both forms are accepted and read as the classes."""
+    entries = [KeyError, "decimal.InvalidOperation"]
+    config = event(infrastructure={"queue": {"non_retryable": entries}})
+    assert exception_classes(config.queue["non_retryable"]) == (KeyError, decimal.InvalidOperation)
 
 
 def test_a_full_backoff_is_accepted():

@@ -1,4 +1,5 @@
-"""The supervisor notices a dead cluster process, and restarts with wake-ups cleared."""
+"""The supervisor notices a dead cluster process, ends its leases at once, and restarts
+the cluster with wake-ups cleared; a worker that retires on purpose is not a crash."""
 
 import multiprocessing
 import os
@@ -8,10 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
+from django.utils import timezone
 
-from workflow import executor
-from workflow.models import Delivery, Event
+from workflow import bus, executor, processes
+from workflow.models import Delivery, Event, Run
+from workflow.steps import EventStep
+from workflow.store import store
 from workflow.supervisor import Supervisor
 
 
@@ -31,11 +36,14 @@ class FakeSentinel:
 
 SENTINEL = """
 import subprocess, sys, time
-kids = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(2)]
+def kid():
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+kids = [kid() for _ in range(2)]
 print(*[k.pid for k in kids], flush=True)
 while True:
-    for k in kids:
-        k.poll()  # reap, as the sentinel's guard does
+    for n, k in enumerate(kids):
+        if k.poll() is not None:  # reap, and start another, as the sentinel's guard does
+            kids[n] = kid()
     time.sleep(0.05)
 """
 
@@ -57,13 +65,21 @@ def keeper():
     kept = Supervisor(FakeCluster)
     kept.start()
     yield kept
+    kept.close()
     for cluster in FakeCluster.made:
-        for pid in [*cluster.sentinel.children, cluster.sentinel.pid]:
+        sentinel = cluster.sentinel.process
+        try:
+            found = psutil.Process(sentinel.pid)
+            found.suspend()  # no new kid while they are killed
+            doomed = [*found.children(recursive=True), found]
+        except psutil.Error:  # already gone (a restart ended it)
+            doomed = []
+        for process in doomed:
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                process.kill()
+            except psutil.Error:
                 pass
-        cluster.sentinel.process.wait()
+        sentinel.wait()
 
 
 def wait_for(check, timeout=5):
@@ -73,12 +89,58 @@ def wait_for(check, timeout=5):
     return result
 
 
+@pytest.mark.django_db
 def test_a_killed_member_is_reported_lost(keeper):
     """lost_members() is empty while all live, and names a member once it is killed."""
     assert wait_for(lambda: len(keeper.members) == 2) and keeper.lost_members() == set()
     victim = FakeCluster.made[0].sentinel.children[0]
     os.kill(victim, signal.SIGKILL)
     assert wait_for(keeper.lost_members) == {victim}
+
+
+@pytest.mark.django_db
+def test_the_leases_of_a_killed_member_end_at_once(keeper, steps):
+    """A member killed while it holds a delivery: its lease ends now (no waiting for it
+    to run out), its run is interrupted saying its process died; another's lease stays."""
+    steps.add(EventStep(name="A", subscribes=["t"]), lambda input, ctx: None)
+    victim, other = FakeCluster.made[0].sentinel.children
+    assert wait_for(lambda: len(keeper.members) == 2)
+    ids = [Delivery.objects.get(event=bus.emit("t", {})).pk for _ in range(2)]
+    (held,) = store.claim(ids[:1], processes.worker_id(victim))
+    (kept,) = store.claim(ids[1:], processes.worker_id(other))
+    os.kill(victim, signal.SIGKILL)
+    assert wait_for(keeper.lost_members) == {victim}
+    row = Delivery.objects.get(pk=held.pk)
+    assert row.status == Delivery.Status.RUNNING and row.claimed_until <= timezone.now()
+    run = Run.objects.get(pk=held.run.pk)
+    assert (run.status, run.error) == (
+        Run.Status.INTERRUPTED,
+        f"Its worker process ({victim}) died",
+    )
+    assert Delivery.objects.get(pk=kept.pk).claimed_until > timezone.now()
+    (again,) = store.claim(ids[:1], "another")  # claimable at once, that attempt counted
+    assert again.delivery.attempts == 2
+
+
+@pytest.mark.django_db
+def test_a_member_that_retired_is_not_lost_and_its_successor_is_watched(keeper):
+    """A process that announced its retirement and exits is not reported lost; the one
+    the sentinel starts in its place becomes a member, reported lost if it is killed."""
+    assert wait_for(lambda: len(keeper.members) == 2)
+    retiring = FakeCluster.made[0].sentinel.children[0]
+    processes.announce_retirement(retiring)
+    os.kill(retiring, signal.SIGKILL)
+    lost = set()
+
+    def replaced():
+        lost.update(keeper.lost_members())
+        return retiring not in keeper.members and len(keeper.members) == 2
+
+    assert wait_for(replaced)
+    assert lost == set()
+    (successor,) = set(keeper.members) - set(FakeCluster.made[0].sentinel.children)
+    os.kill(successor, signal.SIGKILL)
+    assert successor in wait_for(keeper.lost_members)
 
 
 @pytest.mark.django_db
@@ -104,8 +166,8 @@ def test_restart_replaces_the_cluster_and_clears_pending_wake_ups(keeper, settin
 
 
 def test_a_worker_exits_through_python_on_sigterm_so_its_finalizers_run(tmp_path):
-    """After post_spawn, SIGTERM raises SystemExit: multiprocessing's finalizers (the
-    pool's drain) run, where the default SIGTERM would end the process at once."""
+    """After post_spawn (worker_started), SIGTERM raises SystemExit: multiprocessing's
+    finalizers (the pool's drain) run, where the default SIGTERM would end it at once."""
     marker = tmp_path / "finalized"
     ready = multiprocessing.get_context("fork").Event()
     process = multiprocessing.get_context("fork").Process(target=_worker, args=(str(marker), ready))
@@ -120,7 +182,7 @@ def test_a_worker_exits_through_python_on_sigterm_so_its_finalizers_run(tmp_path
 def _worker(marker, ready):
     from multiprocessing import util
 
-    executor.stop_gracefully_on_sigterm()
+    executor.worker_started()
     util.Finalize(None, Path(marker).write_text, args=("drained",), exitpriority=10)
     ready.set()
     time.sleep(30)

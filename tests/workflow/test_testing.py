@@ -12,6 +12,8 @@ from workflow.steps import ApiStep, CronStep, EventStep
 from workflow.testing import FlowNotQuiet, FlowTester
 from workflow.views import view_for
 
+pytestmark = pytest.mark.store  # the store's path: run on PostgreSQL too
+
 Status = Delivery.Status
 
 

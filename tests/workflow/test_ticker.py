@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from workflow import bus
+from workflow import queue
 from workflow.conf import workflow_settings
 from workflow.models import Delivery, Trace
 from workflow.steps import CronStep
@@ -15,6 +15,7 @@ from workflow.ticker import Ticker, cron_slot, fire_cron, sweep
 from .test_bus import woken_ids
 
 Status = Delivery.Status
+pytestmark = pytest.mark.store
 
 
 def at(hour, minute, second=0):
@@ -155,9 +156,9 @@ def test_sweep_leaves_jobs_sent_long_ago_alone_while_jobs_wait_in_the_broker(mon
     stale = -(workflow_settings.REENQUEUE_AFTER + 10)
     waiting = make(due=-100, enqueued=stale, now=now)
     unwoken = make(due=-5, now=now)
-    monkeypatch.setattr(bus, "jobs_waiting", lambda: 3)
+    monkeypatch.setattr(queue, "jobs_waiting", lambda: 3)
     assert sweep(now) == 1
     assert woken_ids() == [unwoken.pk]
-    monkeypatch.setattr(bus, "jobs_waiting", lambda: 0)
+    monkeypatch.setattr(queue, "jobs_waiting", lambda: 0)
     assert sweep(now) == 1
     assert woken_ids() == sorted([unwoken.pk, waiting.pk])

@@ -1,9 +1,10 @@
-"""``manage.py qcluster``: django-q2's cluster, plus the workflow ticker.
+"""``manage.py qcluster``: django-q2's cluster, supervised, plus the workflow ticker.
 
 Run it on as many hosts as you need. It stops on SIGTERM or SIGINT: running
 handlers get ``SHUTDOWN_GRACE`` seconds, then their deliveries are handed back; if
 the cluster has not stopped a moment after that, its processes are killed (their
-deliveries run again once their visibility timeout passes).
+deliveries run again once their leases run out). Every process of the cluster dies
+with its parent, so none outlives this command.
 """
 
 import gc
@@ -14,9 +15,8 @@ import time
 
 import psutil
 from django.conf import settings
-from django_q.management.commands.qcluster import Command as QClusterCommand
 
-from workflow import forking
+from workflow import forking, processes, queue
 from workflow.conf import workflow_settings
 from workflow.memory import return_large_blocks
 from workflow.supervisor import Supervisor
@@ -25,32 +25,41 @@ from workflow.ticker import Ticker
 PARENT_ENV = "WORKFLOW_PARENT_PID"
 
 
-class Command(QClusterCommand):
+class Command(queue.QClusterCommand):
     help = "Starts the django-q2 cluster and the workflow ticker (cron, sweeper)."
 
     def handle(self, *args, **options):
         return_large_blocks()
+        self.stopping = threading.Event()
+        self.watch_parent()
         forking.install()  # each forked process opens its own database connections
+        processes.die_with_parents()  # no process of the cluster outlives its parent
         settings.SECRET_KEY  # noqa: B018  (django-q2 signs jobs with it)
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
-        from django_q.cluster import Cluster  # reads Q_CLUSTER_NAME on import
-
-        self.stopping = threading.Event()
         gc.collect()
         gc.freeze()
-        self.supervisor = Supervisor(Cluster, on_start=self.handle_signals)
+        self.supervisor = Supervisor(queue.cluster_class(), on_start=self.handle_signals)
+        try:
+            self.run(options)
+        finally:
+            self.supervisor.close()
+
+    def run(self, options):
         self.cluster = self.supervisor.start()
         if options.get("run_once"):
             self.cluster.stop()
             return
         ticker = Ticker().start()
-        self.watch_parent()
         while not self.stopping.is_set() and self.cluster.sentinel.is_alive():
             lost = self.supervisor.lost_members()
             if lost and not self.stopping.is_set():
+                # No other thread runs while the new cluster forks: a lock one of them
+                # held at the fork would stay held in the children.
+                ticker.stop()
                 self.supervisor.restart(lost)
                 self.cluster = self.supervisor.cluster
+                ticker.start()
             self.stopping.wait(0.2)
         ticker.stop()
         self.stop_cluster()
@@ -82,10 +91,12 @@ class Command(QClusterCommand):
         os._exit(1)
 
     def watch_parent(self):
-        """Stop when the process that started us (runserver) is gone."""
+        """Stop, as on SIGTERM, when the process that started us (runserver) is gone: at
+        once on Linux (the kernel sends the signal), else within half a second."""
         expected = os.environ.get(PARENT_ENV)
         if not expected:
             return
+        processes.stop_with_parent(int(expected))
 
         def watch():
             while not self.stopping.is_set():

@@ -3,13 +3,16 @@
 manage.py replay 42 43            # deliveries 42 and 43
 manage.py replay --event 17       # every subscriber of event 17
 manage.py replay --dead [--step SendWelcomeEmail]   # every dead letter
+
+A delivery already replayed (its replay waiting, running or succeeded) is not replayed
+again; ``--dead`` leaves out dead letters whose step has since succeeded for that event.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from workflow.models import Delivery, Event
-from workflow.replay import NotReplayable, replay, replay_event
+from workflow.replay import NotReplayable, dead_letters, replay, replay_event
 
 
 class Command(BaseCommand):
@@ -29,10 +32,14 @@ class Command(BaseCommand):
         if step and not dead:
             raise CommandError("--step goes with --dead")
         if dead:
-            targets = Delivery.objects.filter(status=Delivery.Status.DEAD, replays__isnull=True)
-            replays = [replay(d) for d in (targets.filter(step_name=step) if step else targets)]
+            replays = self.replay_each(dead_letters(step))
         elif event:
-            replays = [r for event_ in self.found(Event, ids) for r in replay_event(event_)]
+            replays = []
+            for found in self.found(Event, ids):
+                made, refused = replay_event(found)
+                replays += made
+                for reason in refused:
+                    self.stderr.write(f"not replayed: {reason}")
         else:
             replays = self.replay_all(self.found(Delivery, ids))
         for again in replays:
@@ -50,6 +57,17 @@ class Command(BaseCommand):
             name = model._meta.verbose_name
             raise CommandError(f"no {name} with id {', '.join(map(str, missing))}")
         return [found[i] for i in ids]
+
+    def replay_each(self, deliveries):
+        """Each that can be replayed; those that cannot are named, and skipped."""
+        replays = []
+        for delivery in deliveries:
+            try:
+                with transaction.atomic():
+                    replays.append(replay(delivery))
+            except NotReplayable as exc:
+                self.stderr.write(f"not replayed: {exc}")
+        return replays
 
     def replay_all(self, deliveries):
         """All of them, or none if one cannot be replayed."""

@@ -1,7 +1,8 @@
 """``manage.py runserver``: daphne's ASGI development server, with the workers beside it.
 
 One command, one terminal: the web server and a django-q2 cluster (with the workflow
-ticker). Ctrl-C stops both; a code change reloads both. ``WORKFLOW["EMBEDDED_WORKERS"]
+ticker). Ctrl-C stops both; a code change reloads both; a cluster that dies is started
+again (see ``workflow.embedded``). ``WORKFLOW["EMBEDDED_WORKERS"]
 = False`` leaves the workers to a separate ``manage.py qcluster``.
 """
 
@@ -43,7 +44,7 @@ class Command(DaphneRunserver):
     def inner_run(self, *args, **options):
         return_large_blocks()
         if workflow_settings.EMBEDDED_WORKERS and options.get("use_asgi", True):
-            self.cluster = EmbeddedCluster()
+            self.cluster = EmbeddedCluster(say=self.stdout.write)
             pid = self.cluster.start()
             self.stdout.write(f"Workflow workers started (django-q2 cluster, pid {pid}).")
         try:

@@ -1,19 +1,51 @@
-"""The runtime's busiest writes as one PostgreSQL statement each.
+"""The delivery store on PostgreSQL: the busiest writes as one statement each.
 
 Every event is written once by ``emit`` and claimed once by a worker, and every API
 call ends by storing its run, trace and log lines. Through the ORM each is a transaction
-of several statements; on PostgreSQL each is here one statement with data-modifying
-``WITH`` clauses, its own transaction in autocommit (or part of the caller's). Same
-rows, same compare-and-set, fewer round trips and less of the ORM's work per event:
-the hop with Redis went from 9.5 to 5.5 ms (median) and the throughput from 0.67x to
-about 1x plain django-q2's (BENCHMARKS.md). SQLite keeps the ORM's way.
+of several statements; here each is one statement with data-modifying ``WITH`` clauses,
+its own transaction in autocommit (or part of the caller's). Same rows, same
+compare-and-set, fewer round trips and less of the ORM's work per event: the hop with
+Redis went from 9.5 to 5.5 ms (median) and the throughput from 0.67x to about 1x plain
+django-q2's (BENCHMARKS.md). Everything else is the ORM store's.
 """
 
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.utils import timezone
 
-from .models import Delivery, Event, Run
+from ..logs import python_logger
+from ..models import Delivery, Event, Run
+from .claims import leases
+from .orm import DeliveryStore
+from .records import Claim
 
 Status = Delivery.Status
+
+
+class PostgresStore(DeliveryStore):
+    vendor = "postgresql"
+
+    def record_emit(self, event, trace, deliveries, idempotency_key=None):
+        if idempotency_key is not None:  # a key already used: the ORM's savepoint dance
+            return super().record_emit(event, trace, deliveries, idempotency_key)
+        _insert_together(event, [trace] if trace is not None else [], deliveries, "event")
+        return event, True
+
+    def claim_pending(self, delivery_ids, token, now, worker):
+        return claim_pending(delivery_ids, token, leases(now), now, worker)
+
+    def mark_enqueued(self, delivery_ids):
+        mark_enqueued(delivery_ids)
+
+    def record_api_run(self, run, trace, lines):
+        """Outside a transaction, in one statement (the ORM's way if that fails)."""
+        if connection.in_atomic_block:
+            return super().record_api_run(run, trace, lines)
+        try:
+            _insert_together(run, [trace], lines, "run")
+        except DatabaseError:
+            python_logger.warning("Could not store the run of %s in one statement", run.step_name)
+            return super().record_api_run(run, trace, lines)
+        return True
 
 
 def _table(model):
@@ -47,7 +79,7 @@ def _instance(model, values):
 
 def claim_pending(delivery_ids, token, deadlines, now, worker):
     """Claim those of ``delivery_ids`` pending, due and in no fifo group, and record
-    a run for each; returns ``[(delivery, run)]``, each delivery with its event.
+    a run for each; returns a ``Claim`` for each, each delivery with its event.
 
     ``deadlines`` maps a step name to its ``claimed_until`` ("" for every other step).
     Rows are locked in id order, so two claims of the same deliveries (a second
@@ -73,7 +105,7 @@ def claim_pending(delivery_ids, token, deadlines, now, worker):
         taken AS (
             UPDATE {_table(Delivery)}
             SET status = %s, attempts = attempts + 1, claim_token = %s,
-                claimed_until = {deadline}, enqueued_at = NULL
+                claimed_until = {deadline}, claimed_by = %s, enqueued_at = NULL
             WHERE id IN (
                 SELECT id FROM {_table(Delivery)}
                 WHERE id = ANY(%s) AND status = %s AND due_at <= %s AND message_group IS NULL
@@ -95,7 +127,7 @@ def claim_pending(delivery_ids, token, deadlines, now, worker):
         CROSS JOIN settings
         ORDER BY taken.id
     """
-    params = [Status.RUNNING, token, *params, list(delivery_ids), Status.PENDING, now]
+    params = [Status.RUNNING, token, *params, worker, list(delivery_ids), Status.PENDING, now]
     params += [Run.Status.RUNNING, now, worker]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -108,7 +140,7 @@ def claim_pending(delivery_ids, token, deadlines, now, worker):
             delivery.event = _instance(Event, row[split + 1 :])
         run = Run.of_attempt(delivery, worker, now)
         _saved(run, row[split])
-        claimed.append((delivery, run))
+        claimed.append(Claim(delivery, run))
     return claimed
 
 
@@ -137,18 +169,6 @@ def _insert(model):
 def _saved(obj, pk):
     obj.pk = pk
     obj._state.adding, obj._state.db = False, connection.alias
-
-
-def record_emit(event, trace, deliveries):
-    """Insert ``event``, ``trace`` (None: the event joins a trace already recorded) and
-    ``deliveries`` (of the event) in one statement, and set their ids."""
-    _insert_together(event, [trace] if trace is not None else [], deliveries, "event")
-
-
-def record_run(run, trace, lines):
-    """Insert an API call's ``run``, its ``trace`` and its log ``lines`` (each with the
-    run) in one statement, and set the ids of the run and the lines."""
-    _insert_together(run, [trace], lines, "run")
 
 
 def _insert_together(parent, others, children, link):
@@ -181,9 +201,11 @@ def _insert_together(parent, others, children, link):
         setattr(child, link, parent)
 
 
-def mark_enqueued(delivery_ids, now):
-    """``bus.mark_enqueued``: skips rows locked by a claim or another mark, and, a hint
-    whose loss in a crash costs at most a second wake-up, does not wait for the disk."""
+def mark_enqueued(delivery_ids):
+    """``DeliveryStore.mark_enqueued`` in one statement that skips rows locked by a claim
+    or another mark (a claim clears the mark anyway), so the mark never waits on a
+    claim, nor two of them on each other in turn; and, a hint whose loss in a crash
+    costs at most a second wake-up, it does not wait for the disk."""
     table = _table(Delivery)
     sql = f"""
         WITH settings AS (SELECT set_config('synchronous_commit', 'off', true))
@@ -195,4 +217,4 @@ def mark_enqueued(delivery_ids, now):
         )
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [now, list(delivery_ids), Status.PENDING])
+        cursor.execute(sql, [timezone.now(), list(delivery_ids), Status.PENDING])

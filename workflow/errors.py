@@ -1,0 +1,37 @@
+"""The runtime's exceptions, importable without Django set up (``workflow.NonRetryable``).
+
+An attempt that raises a :class:`NonRetryable` (or one of its step's
+``infrastructure={"queue": {"non_retryable": [...]}}`` exceptions) is not retried: its
+delivery goes dead at once, with the error as its one message. Bad input, an emit of an
+undeclared topic and an emit past ``WORKFLOW["MAX_DEPTH"]`` are such errors: running
+them again would fail the same way.
+"""
+
+
+class NonRetryable(Exception):
+    """Raise it from a handler for a failure that retrying cannot mend: the delivery is
+    dead at once (replay it once the cause is fixed)."""
+
+
+class InvalidInput(NonRetryable):
+    """An event's data does not match the subscriber's ``input`` serializer."""
+
+
+class UndeclaredEmit(NonRetryable):
+    """A step emitted a topic that is not in its ``emits``."""
+
+
+class EmitTooDeep(NonRetryable):
+    """An emit deeper in its trace than ``WORKFLOW["MAX_DEPTH"]``: a cycle of steps."""
+
+
+class HandlerTimeout(Exception):
+    """An attempt ran past its handler timeout (``infrastructure={"handler": {"timeout": s}}``)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        super().__init__(f"timed out after {seconds:g} s")
+
+
+class NotReplayable(Exception):
+    """A delivery that cannot be replayed now; the message says why."""

@@ -1,0 +1,86 @@
+"""The processes of a cluster: who a worker is, that none outlives its parent, and how
+a worker that retires itself says so.
+
+* A worker's id, ``host:pid/start``, names it in the leases it holds and the runs it
+  records; ``start`` (the process's start time) tells it apart from a later process
+  with the same pid, so a supervisor can end the leases of the one that died.
+* Every process a cluster forks dies with its parent (Linux's ``PR_SET_PDEATHSIG``): a
+  sentinel or worker whose parent was killed cannot live on, orphaned, holding leases
+  or locks.
+* A worker that retires itself (most of its threads stuck in handlers that timed out)
+  leaves a note for the supervisor first, which then does not take its exit for a
+  crash.
+"""
+
+import ctypes
+import os
+import signal
+import socket
+from pathlib import Path
+
+import psutil
+
+RETIRING_ENV = "WORKFLOW_RETIRING_DIR"
+PR_SET_PDEATHSIG = 1
+_parent = {}
+
+
+def start_token(pid=None):
+    """The start time of process ``pid`` (this one by default), as a short token."""
+    return f"{int(psutil.Process(pid).create_time() * 100):x}"
+
+
+def worker_id(pid=None, token=None):
+    pid = pid or os.getpid()
+    return f"{socket.gethostname()}:{pid}/{token or start_token(pid)}"
+
+
+def _remember_parent():
+    _parent["pid"] = os.getpid()
+
+
+def _on_parent_death(signum):
+    """Have the kernel send ``signum`` to this process when its parent dies; False where
+    that cannot be had (not Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _die_with_parent():
+    """In a new child: be killed when the process that forked it dies. SIGKILL, since a
+    process that inherited a lock held at the fork may never run a handler again."""
+    if _on_parent_death(signal.SIGKILL) and os.getppid() != _parent.get("pid", os.getppid()):
+        os._exit(1)  # the parent died before the line above took effect
+
+
+def stop_with_parent(parent_pid):
+    """SIGTERM (a graceful stop) to this process when ``parent_pid``, its parent, dies."""
+    if _on_parent_death(signal.SIGTERM) and os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def die_with_parents():
+    """Every process forked from now on, by this one or its children, dies with its
+    parent. (The signal follows the forking thread: cluster processes fork from their
+    main thread, which lives as long as they do.)"""
+    os.register_at_fork(before=_remember_parent, after_in_child=_die_with_parent)
+
+
+def announce_retirement(pid=None):
+    """Tell the supervisor that process ``pid`` (this one) exits on purpose."""
+    folder = os.environ.get(RETIRING_ENV)
+    if folder:
+        (Path(folder) / str(pid or os.getpid())).touch()
+
+
+def retired(pid):
+    """True (once) if process ``pid`` announced its retirement."""
+    folder = os.environ.get(RETIRING_ENV)
+    note = Path(folder) / str(pid) if folder else None
+    if note is None or not note.exists():
+        return False
+    note.unlink(missing_ok=True)
+    return True

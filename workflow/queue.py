@@ -1,0 +1,211 @@
+"""Everything that knows django-q2: wake-up jobs, the broker, the job function, the cluster.
+
+A job carries nothing but delivery ids (never user data) and only wakes a worker: the
+delivery table is the source of truth, and a lost job is found by the sweeper. Jobs
+are sent after the transaction that recorded their deliveries commits (the bridge, for
+an emit's). A job carries several deliveries: those of emits that commit while this
+process is sending another job go together in the next jobs (``Waker``), spread over
+the cluster's workers, up to ``WAKE_BATCH`` per job. An idle process sends an emit's
+jobs at once; a busy one sends fewer jobs than deliveries, which is what keeps the
+runtime from being slower than the queue under it.
+"""
+
+import logging
+import math
+import os
+import threading
+from contextlib import nullcontext
+
+from django.db import DatabaseError, connection, reset_queries, router, transaction
+from django_q.brokers import get_broker
+from django_q.conf import Conf
+from django_q.signals import post_execute, post_spawn
+from django_q.tasks import async_task
+
+from .models import Delivery
+from .store import store
+
+__all__ = ["cluster_class", "connect_signals", "deliver", "wake", "waker"]  # and QClusterCommand
+
+logger = logging.getLogger("workflow")
+WAKE = "workflow.queue.deliver"
+WAKE_BATCH = 16  # delivery ids per job, at most (a worker has THREADS handler slots)
+
+
+def deliver(*delivery_ids):
+    """The django-q2 job: hand deliveries to this worker process's handler threads.
+
+    A job carries those of the emits that committed together (see ``Waker``); those
+    for which no handler slot frees up within ``SLOT_WAIT`` are handed back to the
+    sweeper, for an idle worker elsewhere."""
+    from .executor import handler_pool  # the worker side, loaded in worker processes
+
+    handler_pool().take(delivery_ids)
+    return list(delivery_ids)
+
+
+def wake(delivery_ids):
+    """Send the wake-up jobs of ``delivery_ids``, then mark them as carried by a job.
+
+    Until that mark the sweeper takes them for unwoken: if this process dies between
+    their commit and their jobs, they are still delivered (a rare second wake-up is
+    harmless: a claim is a compare-and-set). With the ORM broker the jobs and the mark
+    are written in one transaction.
+    """
+    with jobs_transaction():
+        sent = enqueue(delivery_ids)
+        if sent:
+            try:
+                store.mark_enqueued(sent)
+            except DatabaseError:
+                if connection.in_atomic_block:  # the ORM broker's jobs roll back with it
+                    raise
+                # A hint lost: the sweeper may send these a second, harmless wake-up.
+                logger.warning("Could not mark deliveries %s as enqueued", sent, exc_info=True)
+    return sent
+
+
+def enqueue(delivery_ids):
+    """Send the wake-up jobs of ``delivery_ids``, up to ``WAKE_BATCH`` per job; returns
+    those sent. A failure leaves the rest to the sweeper."""
+    sent = []
+    per_job = job_size(len(delivery_ids))
+    try:
+        with jobs_transaction():
+            for start in range(0, len(delivery_ids), per_job):
+                ids = list(delivery_ids[start : start + per_job])
+                async_task(WAKE, *ids, task_name=job_name(ids), broker=broker())
+                sent.extend(ids)
+    except Exception:
+        if _orm_broker():
+            sent = []  # rolled back with their transaction
+        unsent = [i for i in delivery_ids if i not in sent]
+        logger.exception("Could not enqueue deliveries %s; the sweeper will", unsent)
+        store.unmark(unsent)
+    return sent
+
+
+def job_size(count):
+    """Deliveries per job for ``count`` to send: spread over the cluster's workers (two
+    deliveries, two workers: a job each, so CPU-bound handlers do not share a process),
+    at most ``WAKE_BATCH`` per job."""
+    return max(1, min(WAKE_BATCH, math.ceil(count / max(Conf.WORKERS or 1, 1))))
+
+
+def job_name(ids):
+    """``delivery-7``, or ``delivery-7+15`` for a job that carries 15 more."""
+    return f"delivery-{ids[0]}" + (f"+{len(ids) - 1}" if len(ids) > 1 else "")
+
+
+class Waker:
+    """Sends the wake-ups of this process, those that come together at once.
+
+    The thread that finds no job being sent sends its own deliveries' jobs, and before
+    it returns, those of every wake-up that came meanwhile (from other threads, which
+    return at once). A wake-up alone is sent at once, by its own thread; under load the
+    jobs carry several deliveries each. Whoever adds ids after the sender's last look
+    finds the sender gone and sends them itself, so none is left behind. If sending
+    fails, the deliveries it held stay unmarked and the sweeper sends them.
+    """
+
+    def __init__(self):
+        self.pending = []
+        self.guard = threading.Lock()  # over ``pending``
+        self.sending = threading.Lock()  # held by the thread sending jobs
+
+    def wake(self, delivery_ids):
+        if not delivery_ids:
+            return
+        with self.guard:
+            self.pending.extend(delivery_ids)
+        while self.sending.acquire(blocking=False):
+            try:
+                with self.guard:
+                    ids, self.pending = self.pending, []
+                if ids:
+                    wake(ids)
+            finally:
+                self.sending.release()
+            with self.guard:
+                if not self.pending:
+                    return
+
+
+_waker = Waker()
+
+
+def waker():
+    return _waker
+
+
+def _new_waker_after_fork():
+    """A forked child may inherit a lock some thread of its parent held: it starts anew."""
+    global _waker
+    _waker = Waker()
+
+
+os.register_at_fork(after_in_child=_new_waker_after_fork)
+
+_brokers = {}
+
+
+def broker():
+    """This process's django-q2 broker, made once (async_task otherwise makes one, and
+    with Redis a new connection, for every job)."""
+    pid = os.getpid()
+    if pid not in _brokers:
+        _brokers.clear()
+        _brokers[pid] = get_broker()
+    return _brokers[pid]
+
+
+def jobs_waiting():
+    """How many jobs wait in the broker for a worker (0 if the broker cannot tell)."""
+    try:
+        return broker().queue_size() or 0
+    except Exception:
+        logger.warning("Could not read the broker's queue size", exc_info=True)
+        return 0
+
+
+def _orm_broker():
+    return Conf.ORM is not None and router.db_for_write(Delivery) == Conf.ORM
+
+
+def jobs_transaction():
+    """With the ORM broker, jobs sent together are one transaction: one commit, and
+    django-q2 does not close the database connection before each job as it does in
+    autocommit mode. A failure sends none of them."""
+    return transaction.atomic(using=Conf.ORM) if _orm_broker() else nullcontext()
+
+
+def cluster_class():
+    """django-q2's ``Cluster`` (imported when a cluster starts, not by web processes)."""
+    from django_q.cluster import Cluster
+
+    return Cluster
+
+
+def __getattr__(name):
+    """``QClusterCommand``: django-q2's ``qcluster`` command, which ``manage.py qcluster``
+    extends (imported on use: it brings the cluster's modules along)."""
+    if name == "QClusterCommand":
+        from django_q.management.commands.qcluster import Command
+
+        return Command
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def connect_signals():
+    """The worker processes' hooks: on spawn, the executor's (SIGTERM exits through
+    Python, so the handler pool drains); after each job, forget the queries DEBUG
+    keeps (django-q2's monitor saves and acknowledges each job, and no request ever
+    clears them)."""
+    from .executor import worker_started
+
+    post_spawn.connect(worker_started, dispatch_uid="workflow.worker_started")
+    post_execute.connect(_forget_queries, dispatch_uid="workflow.forget_queries")
+
+
+def _forget_queries(**kwargs):
+    reset_queries()

@@ -1,0 +1,233 @@
+"""Claims and leases: taking deliveries for attempts, keeping them, giving them back.
+
+A claim is a compare-and-set on the delivery's row, so a job handed out twice, a
+worker presumed dead that comes back, or two clusters racing on one delivery can never
+both hold it. The claim starts a lease (``claimed_until``, ``claimed_by``) that the
+attempt's worker renews while the handler runs; a lease that runs out (the worker died
+or froze) makes the delivery claimable again, and that attempt counts as failed.
+"""
+
+import uuid
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.utils import timezone
+
+from ..models import Delivery, Run
+from ..policy import QueuePolicy
+from ..registry import registry
+from .records import Claim
+
+Status = Delivery.Status
+PRESUMED_DEAD = "Presumed dead: its worker stopped renewing the lease"
+
+
+def claimable(now):
+    """Deliveries a worker may take now: due pending ones, and those whose lease ran out."""
+    return Q(status=Status.PENDING, due_at__lte=now) | Q(
+        status=Status.RUNNING, claimed_until__lt=now
+    )
+
+
+def owned(claims):
+    """The rows of ``claims`` that each attempt still holds (matched by id and token)."""
+    by_token = {}  # the deliveries of one claim share its token
+    for claim in claims:
+        by_token.setdefault(claim.delivery.claim_token, []).append(claim.pk)
+    held = Q()
+    for token, pks in by_token.items():
+        held |= Q(claim_token=token, pk__in=pks)
+    return Delivery.objects.filter(held, status=Status.RUNNING)
+
+
+def leases(now):
+    """Each step's ``claimed_until`` if its lease starts ``now``, by step name ("": every
+    step on the default lease)."""
+    default = QueuePolicy.for_step(None).visibility_timeout
+    found = {"": now + timedelta(seconds=default)}
+    for step in registry:
+        seconds = QueuePolicy.for_step(step).visibility_timeout
+        if seconds != default:
+            found[step.name] = now + timedelta(seconds=seconds)
+    return found
+
+
+def lease_expression(now):
+    """``claimed_until`` for rows whose lease starts now: a CASE over the steps whose
+    lease is not the default one."""
+    found = leases(now)
+    cases = [When(step_name=name, then=Value(at)) for name, at in found.items() if name]
+    if not cases:
+        return Value(found[""])
+    return Case(*cases, default=Value(found[""]), output_field=DateTimeField())
+
+
+class ClaimsMixin:
+    def claim(self, delivery_ids, worker=""):
+        """Take each of ``delivery_ids`` that can be taken now, for ``worker``; returns a
+        ``Claim`` for each one taken.
+
+        Due pending deliveries outside any fifo group (nearly all) are claimed together,
+        in one transaction; the others still claimable (fifo ones, and those whose lease
+        ran out) one by one. A delivery whose lease ran out on its last allowed attempt
+        is dead instead (a handler that kills its worker is not retried for ever).
+        """
+        now = timezone.now()
+        token = uuid.uuid4()  # one per batch: a claim is told apart by (pk, token)
+        claimed = self.claim_pending(delivery_ids, token, now, worker)
+        taken = {claim.pk for claim in claimed}
+        rest = [pk for pk in delivery_ids if pk not in taken]
+        if rest:
+            others = Delivery.objects.filter(claimable(now), pk__in=rest)
+            for pk in others.values_list("pk", flat=True):
+                if (claim := self._claim_one(pk, worker)) is not None:
+                    claimed.append(claim)
+        return claimed
+
+    def claim_pending(self, delivery_ids, token, now, worker):
+        """Claim those of ``delivery_ids`` pending, due and in no fifo group: one
+        compare-and-set UPDATE, one read of what it took (with the events), one INSERT
+        of their runs."""
+        with transaction.atomic():
+            taken = Delivery.objects.filter(
+                pk__in=delivery_ids, status=Status.PENDING, due_at__lte=now, message_group=None
+            ).update(
+                status=Status.RUNNING,
+                attempts=F("attempts") + 1,
+                claim_token=token,
+                claimed_until=lease_expression(now),
+                claimed_by=worker,
+                enqueued_at=None,
+            )
+            if not taken:
+                return []
+            held = list(
+                Delivery.objects.select_related("event").filter(
+                    pk__in=delivery_ids, claim_token=token
+                )
+            )
+            runs = Run.objects.bulk_create([Run.of_attempt(d, worker, now) for d in held])
+        return [Claim(d, run) for d, run in zip(held, runs, strict=True)]
+
+    def _claim_one(self, delivery_id, worker):
+        now = timezone.now()
+        delivery = (
+            Delivery.objects.select_related("event").filter(claimable(now), pk=delivery_id).first()
+        )
+        if delivery is None or self.waits_its_turn(delivery):
+            return None
+        policy = QueuePolicy.for_step(registry.get(delivery.step_name))
+        if delivery.status == Status.RUNNING and delivery.attempts > policy.max_retries:
+            self._bury(delivery, now)
+            return None
+        held = {
+            "status": Status.RUNNING,
+            "attempts": delivery.attempts + 1,
+            "claim_token": uuid.uuid4(),
+            "claimed_until": now + timedelta(seconds=policy.visibility_timeout),
+            "claimed_by": worker,
+            # The job that woke it is spent: if this lease runs out, the sweeper wakes it.
+            "enqueued_at": None,
+        }
+        with transaction.atomic():
+            if not _as_read(delivery).update(**held):
+                return None
+            _interrupt_presumed_dead(delivery, now)
+            for name, value in held.items():
+                setattr(delivery, name, value)
+            run = Run.of_attempt(delivery, worker, now)
+            run.save()
+        return Claim(delivery, run)
+
+    def _bury(self, delivery, now):
+        """A lease that ran out on the last attempt allowed: the delivery is dead."""
+        error = f"{PRESUMED_DEAD} on attempt {delivery.attempts}, the last one allowed"
+        with transaction.atomic():
+            buried = _as_read(delivery).update(
+                status=Status.DEAD,
+                finished_at=now,
+                claim_token=None,
+                claimed_until=None,
+                enqueued_at=None,
+                last_error=error,
+            )
+            if buried:  # the next of its fifo group, if any, is the sweeper's to wake
+                _interrupt_presumed_dead(delivery, now)
+        return bool(buried)
+
+    @staticmethod
+    def waits_its_turn(delivery):
+        """A fifo delivery waits while an earlier one of its group is pending or running."""
+        if delivery.message_group is None:
+            return False
+        return Delivery.objects.filter(
+            step_name=delivery.step_name,
+            message_group=delivery.message_group,
+            pk__lt=delivery.pk,
+            status__in=[Status.PENDING, Status.RUNNING],
+        ).exists()
+
+    # Leases --------------------------------------------------------------------
+
+    def renew(self, claims):
+        """Extend the leases of ``claims`` still held, each by its step's lease; returns
+        how many were renewed (a claim taken over or cancelled is not)."""
+        if not claims:
+            return 0
+        return owned(claims).update(claimed_until=lease_expression(timezone.now()))
+
+    def expire_leases(self, worker, reason):
+        """End now every lease ``worker`` holds (its process died): their runs are
+        interrupted with ``reason`` and the deliveries claimable at once; returns their ids."""
+        now = timezone.now()
+        with transaction.atomic():
+            held = Delivery.objects.filter(status=Status.RUNNING, claimed_by=worker)
+            ids = list(held.select_for_update().values_list("pk", flat=True))
+            if not ids:
+                return []
+            Delivery.objects.filter(pk__in=ids).update(claimed_until=now, enqueued_at=None)
+            Run.objects.filter(delivery_id__in=ids, status=Run.Status.RUNNING).update(
+                status=Run.Status.INTERRUPTED, finished_at=now, error=reason
+            )
+        return ids
+
+    def release(self, claims, reason):
+        """Hand running deliveries back (their worker is stopping): pending, due now, the
+        attempt uncounted; their runs are interrupted with ``reason``. Returns how many
+        were still held."""
+        if not claims:
+            return 0
+        now = timezone.now()
+        with transaction.atomic():
+            released = owned(claims).update(
+                status=Status.PENDING,
+                attempts=F("attempts") - 1,
+                due_at=now,
+                enqueued_at=None,
+                claim_token=None,
+                claimed_until=None,
+                claimed_by="",
+            )
+            runs = [claim.run.pk for claim in claims]
+            Run.objects.filter(pk__in=runs, status=Run.Status.RUNNING).update(
+                status=Run.Status.INTERRUPTED, finished_at=now, error=reason
+            )
+        return released
+
+
+def _as_read(delivery):
+    """The delivery's row, only if nobody changed it since it was read."""
+    return Delivery.objects.filter(
+        pk=delivery.pk,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        claim_token=delivery.claim_token,
+    )
+
+
+def _interrupt_presumed_dead(delivery, now):
+    if delivery.status == Status.RUNNING:
+        Run.objects.filter(delivery=delivery, status=Run.Status.RUNNING).update(
+            status=Run.Status.INTERRUPTED, finished_at=now, error=PRESUMED_DEAD
+        )
