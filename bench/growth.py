@@ -123,7 +123,7 @@ def measure(rows, calls):
     figures = {"state.get": timed(calls, lambda n: state.get(*keys[n]))}
     ids = pending(2 * calls)
     figures["store.claim([id])"] = timed(calls, lambda n: store.claim([ids[n]], "bench"))
-    figures["store.claim([id]) of a lease run out"] = timed(calls, lambda n: expired(ids[n]))
+    figures["claim, lease run out"] = timed(calls, lambda n: expired(ids[n]))
     Delivery.objects.filter(pk__in=ids).update(status="succeeded")
     pending(10)  # a few unwoken deliveries for the sweeper to find
     figures["sweep()"] = timed(min(calls, 200), lambda n: sweep())
@@ -162,7 +162,7 @@ def report(config, result, rows):
     for name, small in result["small"].items():
         large = result["large"][name]
         print(
-            f"{config:9} {name:18} {SMALL:,} rows {small:8.0f} us   "
+            f"{config:9} {name:20} {SMALL:,} rows {small:8.0f} us   "
             f"{rows:,} rows {large:8.0f} us   ratio {large / small:5.2f}x"
         )
     print(f"{config:9} [{result['load']}]")

@@ -42,7 +42,7 @@ SCRIPTS = {
     ],
     "growth.py": [
         rf"state\.get .* ratio +{NUMBER}x",
-        rf"claim_many\(\[id\]\) .* ratio +{NUMBER}x",
+        rf"store\.claim\(\[id\]\) .* ratio +{NUMBER}x",
         rf"sweep\(\) .* ratio +{NUMBER}x",
     ],
     "memory.py": [

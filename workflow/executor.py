@@ -385,6 +385,7 @@ def worker_started(**kwargs):
     or from the worker itself when it retires."""
     _in_worker["pid"] = os.getpid()
     signal.signal(signal.SIGTERM, _exit)
+    processes.announce_birth()  # should it die before the supervisor looks
 
 
 def _exit(signum, frame):

@@ -7,9 +7,10 @@ a worker that retires itself says so.
 * Every process a cluster forks dies with its parent (Linux's ``PR_SET_PDEATHSIG``): a
   sentinel or worker whose parent was killed cannot live on, orphaned, holding leases
   or locks.
-* A worker that retires itself (most of its threads stuck in handlers that timed out)
-  leaves a note for the supervisor first, which then does not take its exit for a
-  crash.
+* Each worker leaves a note for the supervisor when it starts, so a worker that dies
+  before the supervisor first looks is still missed; and a worker that retires itself
+  (most of its threads stuck in handlers that timed out) leaves one before it exits, so
+  its exit is not taken for a crash.
 """
 
 import ctypes
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-RETIRING_ENV = "WORKFLOW_RETIRING_DIR"
+NOTES_ENV = "WORKFLOW_CLUSTER_NOTES"
 PR_SET_PDEATHSIG = 1
 _parent = {}
 
@@ -69,18 +70,75 @@ def die_with_parents():
     os.register_at_fork(before=_remember_parent, after_in_child=_die_with_parent)
 
 
+def _notes():
+    folder = os.environ.get(NOTES_ENV)
+    return Path(folder) if folder else None
+
+
+def announce_birth():
+    """Tell the supervisor that this worker process started (it has an id to end the
+    leases of, should it die)."""
+    _leave(f"born-{os.getpid()}-{start_token()}")
+
+
 def announce_retirement(pid=None):
     """Tell the supervisor that process ``pid`` (this one) exits on purpose."""
-    folder = os.environ.get(RETIRING_ENV)
-    if folder:
-        (Path(folder) / str(pid or os.getpid())).touch()
+    _leave(f"retired-{pid or os.getpid()}")
 
 
-def retired(pid):
-    """True (once) if process ``pid`` announced its retirement."""
-    folder = os.environ.get(RETIRING_ENV)
-    note = Path(folder) / str(pid) if folder else None
-    if note is None or not note.exists():
+def _leave(name):
+    """A note for the supervisor; none if there is no supervisor (or its folder is gone)."""
+    if (notes := _notes()) is not None:
+        try:
+            (notes / name).touch()
+        except OSError:
+            pass
+
+
+def births():
+    """``{pid: start token}`` of the workers that announced their start."""
+    notes = _notes()
+    found = {}
+    for note in notes.glob("born-*") if notes is not None else ():
+        _, pid, token = note.name.split("-", 2)
+        found[int(pid)] = token
+    return found
+
+
+def forget(pid):
+    """The supervisor saw process ``pid`` go: its notes are done with. True if it had
+    announced its retirement."""
+    notes = _notes()
+    if notes is None:
         return False
-    note.unlink(missing_ok=True)
-    return True
+    for note in notes.glob(f"born-{pid}-*"):
+        note.unlink(missing_ok=True)
+    retired = notes / f"retired-{pid}"
+    if retired.exists():
+        retired.unlink(missing_ok=True)
+        return True
+    return False
+
+
+def clear_notes():
+    """Forget every note (the cluster that left them was ended)."""
+    if (notes := _notes()) is not None:
+        for note in notes.iterdir():
+            note.unlink(missing_ok=True)
+
+
+def this_host():
+    """The start of the ids of this host's workers."""
+    return f"{socket.gethostname()}:"
+
+
+def alive(worker):
+    """True if the worker id ``host:pid/token`` names a live process of this host."""
+    host, _, rest = worker.partition(":")
+    pid, _, token = rest.partition("/")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another host's: not ours to judge
+    try:
+        return start_token(int(pid)) == token
+    except psutil.Error:
+        return False

@@ -14,6 +14,11 @@ replaces the whole cluster: live workers get SIGTERM (their running handlers get
 killed, the wake-ups the old cluster held are cleared so the sweeper sends them again,
 and a new cluster starts. A worker that retires on purpose (``processes``) exits
 through Python, releasing its locks; the sentinel replaces it, and nothing else changes.
+
+Workers leave a note when they start, so one that dies before the supervisor first
+looks is missed all the same. And when the supervisor starts, it ends the leases still
+held by processes of this host that are gone (a cluster killed outright, then started
+again), so their deliveries run at once rather than when the leases run out.
 """
 
 import logging
@@ -38,18 +43,29 @@ class Supervisor:
         self.cluster = None
         self.members = {}  # pid -> start token, of every live process of the cluster
         self.restarts = 0
-        # Where workers that retire say so (processes.announce_retirement).
+        # Where workers say they started, or retire (processes.announce_*).
         self.notes = tempfile.mkdtemp(prefix="workflow-cluster-")
-        os.environ[processes.RETIRING_ENV] = self.notes
+        os.environ[processes.NOTES_ENV] = self.notes
 
     def start(self):
         self.cluster = self.make_cluster()
         if self.on_start:
             self.on_start()
         self.cluster.start()
-        self.members = {}
-        self.lost_members()  # adopts the new processes
+        self.members = self._alive()  # one that died meanwhile left a note: see lost_members
+        if not self.restarts:
+            self.hand_back_the_gone()
         return self.cluster
+
+    def hand_back_the_gone(self):
+        """End the leases held by processes of this host that no longer run."""
+        try:
+            gone = [w for w in store.claimants(processes.this_host()) if not processes.alive(w)]
+        except Exception:
+            logger.exception("Could not look for leases of processes gone; they run out")
+            return
+        for worker in gone:
+            self._expire(worker, "Its worker process was gone when the cluster started")
 
     def _children(self):
         try:
@@ -58,31 +74,37 @@ class Supervisor:
             return []
 
     def lost_members(self):
-        """Pids of cluster processes that died since the last look (those that retired on
-        purpose are not lost); processes started meanwhile become members."""
+        """Pids of cluster processes that died since the last look, or that started and
+        died before it (those that retired on purpose are not lost); the processes
+        started meanwhile become members."""
+        alive = self._alive()
+        known = {**processes.births(), **self.members}
+        gone = {pid: token for pid, token in known.items() if pid not in alive}
+        self.members = alive
+        lost = {pid for pid in gone if not processes.forget(pid)}
+        for pid in lost:
+            self._expire(processes.worker_id(pid, gone[pid]), f"Its worker process ({pid}) died")
+        return lost
+
+    def _alive(self):
+        """``{pid: start token}`` of the cluster's live processes."""
         alive = {}
         for process in self._children():
             if _status(process) not in (None, psutil.STATUS_ZOMBIE):
                 token = self.members.get(process.pid) or _token(process)
                 if token:
                     alive[process.pid] = token
-        gone = {pid: token for pid, token in self.members.items() if pid not in alive}
-        self.members = alive
-        lost = {pid for pid in gone if not processes.retired(pid)}
-        for pid in lost:
-            self._hand_back(pid, gone[pid])
-        return lost
+        return alive
 
-    def _hand_back(self, pid, token):
-        """End the leases process ``pid`` held: its deliveries are claimable at once."""
-        reason = f"Its worker process ({pid}) died"
+    def _expire(self, worker, reason):
+        """End the leases ``worker`` held: its deliveries are claimable at once."""
         try:
-            ids = store.expire_leases(processes.worker_id(pid, token), reason)
+            ids = store.expire_leases(worker, reason)
         except Exception:
-            logger.exception("Could not end the leases of process %s; they run out", pid)
+            logger.exception("Could not end the leases of %s; they run out", worker)
             return
         if ids:
-            logger.warning("Process %s died holding deliveries %s: they run again", pid, ids)
+            logger.warning("%s: %s held deliveries %s; they run again", reason, worker, ids)
 
     def restart(self, lost):
         logger.error(
@@ -112,9 +134,12 @@ class Supervisor:
         for process in [*alive, sentinel]:
             _signal(process, signal.SIGKILL)
         self.cluster.sentinel.join(timeout=5)
+        processes.clear_notes()  # of the processes just ended
 
     def close(self):
         shutil.rmtree(self.notes, ignore_errors=True)
+        if os.environ.get(processes.NOTES_ENV) == self.notes:
+            del os.environ[processes.NOTES_ENV]
 
 
 def _token(process):

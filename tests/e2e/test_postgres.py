@@ -263,9 +263,9 @@ def test_the_fifo_checks_and_the_sweeper_read_only_live_deliveries(database):
     indexes.fill(database, finished=20000, pending=2000)
     plans = indexes.plans(database)
     for query in (
-        "fifo: an earlier one pending or running? (deliveries.waits_its_turn)",
-        "fifo: the next of the group (deliveries.wake_next_in_group)",
-        "sweep: the batch (ticker.sweep)",
+        "fifo: an earlier one pending or running? (store.waits_its_turn)",
+        "fifo: the next of the group (store record's next in group)",
+        "sweep: the batch (store.take_due)",
     ):
         used = [index for _, index in indexes.scans(plans[query])]
         assert "workflow_delivery_fifo_live" in used, f"{query}:\n{plans[query]}"

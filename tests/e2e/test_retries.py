@@ -135,7 +135,8 @@ def test_rolled_back_emit_is_never_delivered_and_a_committed_one_outlives_its_pr
         "        raise RuntimeError('roll back')\n"
         "except RuntimeError:\n"
         "    pass\n"
-        "bus.enqueue = lambda ids: os._exit(3)  # die between the commit and the job\n"
+        "from workflow import queue\n"
+        "queue.enqueue = lambda ids: os._exit(3)  # die between the commit and the job\n"
         "bus.emit('probe.count', {'committed': 'then died'}, trace_id=sys.argv[-1])\n"
     )
     rolled_back, committed = uuid.uuid4().hex, uuid.uuid4().hex

@@ -67,19 +67,24 @@ def keeper():
     yield kept
     kept.close()
     for cluster in FakeCluster.made:
-        sentinel = cluster.sentinel.process
+        end(cluster)
+
+
+def end(cluster):
+    """Kill a fake cluster's sentinel and every process it started."""
+    sentinel = cluster.sentinel.process
+    try:
+        found = psutil.Process(sentinel.pid)
+        found.suspend()  # no new kid while they are killed
+        doomed = [*found.children(recursive=True), found]
+    except psutil.Error:  # already gone (a restart ended it)
+        doomed = []
+    for process in doomed:
         try:
-            found = psutil.Process(sentinel.pid)
-            found.suspend()  # no new kid while they are killed
-            doomed = [*found.children(recursive=True), found]
-        except psutil.Error:  # already gone (a restart ended it)
-            doomed = []
-        for process in doomed:
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
-        sentinel.wait()
+            process.kill()
+        except psutil.Error:
+            pass
+    sentinel.wait()
 
 
 def wait_for(check, timeout=5):
@@ -186,3 +191,51 @@ def _worker(marker, ready):
     util.Finalize(None, Path(marker).write_text, args=("drained",), exitpriority=10)
     ready.set()
     time.sleep(30)
+
+
+def dead_worker_id():
+    """The id a worker had that ran on this host and is gone now."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    worker = processes.worker_id(process.pid)
+    process.kill()
+    process.wait()
+    return process.pid, worker
+
+
+@pytest.mark.django_db
+def test_a_worker_that_died_before_the_first_look_is_lost_all_the_same(keeper, steps):
+    """A worker announced its start, then died before the supervisor saw it: it is
+    reported lost (so the cluster is replaced) and its leases end."""
+    steps.add(EventStep(name="A", subscribes=["t"]), lambda input, ctx: None)
+    pid, worker = dead_worker_id()
+    (Path(keeper.notes) / f"born-{pid}-{worker.rsplit('/', 1)[1]}").touch()
+    (held,) = store.claim([Delivery.objects.get(event=bus.emit("t", {})).pk], worker)
+    assert pid in keeper.lost_members()
+    assert Delivery.objects.get(pk=held.pk).claimed_until <= timezone.now()
+    assert keeper.lost_members() == set()  # reported once
+
+
+@pytest.mark.django_db
+def test_a_starting_supervisor_ends_the_leases_of_processes_gone_from_this_host(steps):
+    """qcluster killed outright and started again: the leases its old workers held end
+    when the new one starts; a live process's lease, and another host's, stay."""
+    steps.add(EventStep(name="A", subscribes=["t"]), lambda input, ctx: None)
+    ids = [Delivery.objects.get(event=bus.emit("t", {})).pk for _ in range(3)]
+    _, gone = dead_worker_id()
+    live = processes.worker_id()  # this test process
+    (old,) = store.claim(ids[:1], gone)
+    (mine,) = store.claim(ids[1:2], live)
+    (far,) = store.claim(ids[2:], "elsewhere:7/1")
+    FakeCluster.made = []
+    kept = Supervisor(FakeCluster)
+    try:
+        kept.start()
+        now = timezone.now()
+        assert Delivery.objects.get(pk=old.pk).claimed_until <= now
+        assert Delivery.objects.get(pk=mine.pk).claimed_until > now
+        assert Delivery.objects.get(pk=far.pk).claimed_until > now
+        assert Run.objects.get(pk=old.run.pk).status == Run.Status.INTERRUPTED
+    finally:
+        kept.close()
+        for cluster in FakeCluster.made:
+            end(cluster)

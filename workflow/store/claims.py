@@ -192,6 +192,11 @@ class ClaimsMixin:
             )
         return ids
 
+    def claimants(self, prefix):
+        """The workers (ids beginning with ``prefix``) holding running deliveries."""
+        held = Delivery.objects.filter(status=Status.RUNNING, claimed_by__startswith=prefix)
+        return sorted(set(held.values_list("claimed_by", flat=True)))
+
     def release(self, claims, reason):
         """Hand running deliveries back (their worker is stopping): pending, due now, the
         attempt uncounted; their runs are interrupted with ``reason``. Returns how many
