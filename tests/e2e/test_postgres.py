@@ -20,6 +20,7 @@ import redis
 
 from bench.stack import ROOT, Stack
 from tests.e2e.conftest import register, wait_active
+from tests.e2e.probing import emit, probe_env, wait_for
 
 pytestmark = pytest.mark.e2e
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -144,13 +145,32 @@ def test_the_web_server_and_the_workers_reuse_pooled_connections(database, tmp_p
 
 @needs_postgres
 def test_more_handlers_than_pooled_connections_run_every_delivery_once(database, tmp_path):
-    """With a pool of four connections per process (the claimer and the completer keep
-    one each), the handlers of a burst, which hold one while they run and then wait for
-    the completer to record them, still all finish: a handler waiting for its attempt
-    to be recorded holds no connection."""
+    """With a pool of four connections per process (the claimer, the recorder and the
+    keeper keep one each), the handlers of a burst, which hold one while they run, still
+    all finish: a handler gives its connection back once it has logged or read state,
+    and returns it at the end of its attempt."""
     env = {"DATABASE_POOL_SIZE": "4"}
     with Stack(tmp_path, env=env, database_url=database, reload=False) as stack:
         assert_each_delivery_ran_once(stack, burst(stack, 30))
+
+
+@needs_postgres
+def test_hung_handlers_that_read_state_hold_no_pooled_connection(database, tmp_path):
+    """Ten handlers that read state, then hang (for a minute), with a pool of six
+    connections per process: they hold none while they wait, so ten registrations go
+    through in normal time beside them."""
+    env = {**probe_env(tmp_path), "DATABASE_POOL_SIZE": "6"}
+    with Stack(tmp_path, env=env, database_url=database, reload=False) as stack:
+        trace = emit(stack, "probe.stuck", [{"n": n} for n in range(10)])
+        hung = "SELECT COUNT(*) FROM workflow_run WHERE status = 'running' AND step_name = 'Stuck'"
+        wait_for(lambda: stack.query(hung)[0][0] == 10, 15, "ten hung handlers", stack)
+        started = time.monotonic()
+        users = burst(stack, 10)
+        for user_id in users:
+            wait_active(stack, user_id, timeout=20)
+        assert time.monotonic() - started < 20
+        assert stack.query(hung)[0][0] == 10, "the hung handlers still hang"
+        assert trace
 
 
 @needs_postgres

@@ -2,7 +2,17 @@ from rest_framework import serializers
 
 from workflow.steps import ApiStep
 
-TOPICS = ["probe.flaky", "probe.fragile", "probe.slow", "probe.count", "probe.fifo"]
+TOPICS = [
+    "probe.flaky",
+    "probe.fragile",
+    "probe.slow",
+    "probe.count",
+    "probe.fifo",
+    "probe.hang",
+    "probe.steady",
+    "probe.loop",
+    "probe.stuck",
+]
 
 
 class EmitSerializer(serializers.Serializer):
