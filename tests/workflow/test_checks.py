@@ -1,11 +1,11 @@
-"""System checks over the step graph (workflow.E001-E004, W001-W003)."""
+"""System checks over the step graph (workflow.E001-E004, W001-W004)."""
 
 from io import StringIO
 
 from django.core import checks
 from django.core.management import call_command
 
-from workflow.checks import check_flows, check_paths, check_steps, check_topics
+from workflow.checks import check_cycles, check_flows, check_paths, check_steps, check_topics
 from workflow.steps import ApiStep, EventStep, NoopStep
 
 
@@ -147,3 +147,58 @@ def test_manage_py_check_on_the_project_reports_only_the_unheard_account_setup()
     assert "System check identified 1 issue (0 silenced)" in output
     assert "(workflow.W002) SetupUserAccount emits 'account.setup.completed'" in output
     assert "ERRORS" not in output
+
+
+# Cycles --------------------------------------------------------------------------------
+
+
+def test_w004_a_step_that_subscribes_to_what_it_emits(steps):
+    """A self-loop is W004, naming the step, its topic and the depth limit that stops it."""
+    steps.add(EventStep(name="Loop", subscribes=["t"], emits=["t"]), event_handler, "", "l.py")
+    [message] = check_cycles(steps)
+    assert (message.id, message.obj) == ("workflow.W004", "l.py")
+    assert "steps Loop form a cycle (Loop emits 't' to Loop)" in message.msg
+    assert "WORKFLOW['MAX_DEPTH'] (64)" in message.msg
+    assert "conditional" in message.hint
+
+
+def test_w004_a_cycle_through_several_steps_is_reported_once(steps):
+    """A -> B -> C -> A is one W004 naming the three steps and each emit on the cycle."""
+    steps.add(EventStep(name="A", subscribes=["c.done"], emits=["a.done"]), event_handler)
+    steps.add(EventStep(name="B", subscribes=["a.done"], emits=["b.done"]), event_handler)
+    steps.add(EventStep(name="C", subscribes=["b.done"], emits=["c.done"]), event_handler)
+    steps.add(EventStep(name="Outside", subscribes=["a.done"]), event_handler)
+    [message] = check_cycles(steps)
+    assert "steps A, B, C form a cycle" in message.msg
+    for edge in ("A emits 'a.done' to B", "B emits 'b.done' to C", "C emits 'c.done' to A"):
+        assert edge in message.msg
+    assert "Outside" not in message.msg
+
+
+def test_no_w004_for_a_chain_or_a_cycle_that_declares_how_it_ends(steps):
+    """A chain is no cycle; a cycle with a conditional emit on it (a loop that ends by
+    itself) is not reported."""
+    steps.add(EventStep(name="First", subscribes=["go"], emits=["next"]), event_handler)
+    steps.add(EventStep(name="Second", subscribes=["next"]), event_handler)
+    steps.add(
+        EventStep(
+            name="Poll",
+            subscribes=["poll"],
+            emits=[{"topic": "poll", "label": "until done", "conditional": True}],
+        ),
+        event_handler,
+    )
+    assert check_cycles(steps) == []
+
+
+def test_w004_a_monitor_of_every_topic_that_emits(steps):
+    """A '*' subscriber receives its own emits: a cycle."""
+    steps.add(EventStep(name="Audit", subscribes=["*"], emits=["audit.logged"]), event_handler)
+    [message] = check_cycles(steps)
+    assert "Audit emits 'audit.logged' to Audit" in message.msg
+
+
+def test_virtual_emits_make_no_cycle(steps):
+    """virtual_emits are drawn, not delivered: they close no cycle."""
+    steps.add(EventStep(name="Drawn", subscribes=["t"], virtual_emits=["t"]), event_handler)
+    assert check_cycles(steps) == []

@@ -1,10 +1,12 @@
 """The handler context: declared emits, emit forms, JSON data, held vs direct writes."""
 
 import datetime
+import re
 
 import pytest
 
-from workflow.context import Context, UndeclaredEmit
+from workflow import NonRetryable
+from workflow.context import Context, EmitTooDeep, UndeclaredEmit
 from workflow.models import Delivery, Event, StateEntry
 from workflow.steps import EventStep
 
@@ -154,3 +156,66 @@ def test_direct_context_writes_at_once(emitter):
     ctx.emit("order.placed", {"orderId": 7})
     assert Event.objects.filter(topic="order.placed").count() == 1
     assert Delivery.objects.count() == 1
+
+
+# Depth ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def looping(steps):
+    """Two steps that emit to each other: Ping ('ping' -> 'pong') and Pong ('pong' -> 'ping')."""
+    ping = steps.add(EventStep(name="Ping", subscribes=["ping"], emits=["pong"]), handler)
+    pong = steps.add(EventStep(name="Pong", subscribes=["pong"], emits=["ping"]), handler)
+    return ping, pong
+
+
+def chain(ping, pong, depth):
+    """Events of one trace alternating Ping's and Pong's emits, down to ``depth``; the last."""
+    event = None
+    for n in range(depth + 1):
+        step = (ping, pong)[n % 2]
+        topic = "pong" if step is ping else "ping"
+        event = Event.objects.create(
+            topic=topic, data={}, trace_id=TRACE, emitted_by=step.name, depth=n, caused_by=event
+        )
+    return event
+
+
+@pytest.mark.django_db
+def test_an_emit_is_one_deeper_than_the_event_it_handles(looping):
+    """A background attempt's emit: depth one more than its event's, caused by it."""
+    ping, pong = looping
+    handled = chain(ping, pong, 3)  # depth 3: Pong's emit of 'ping', which Ping handles
+    ctx = Context(ping, TRACE, held=False, event=handled)
+    ctx.emit("pong", {})
+    emitted = Event.objects.filter(topic="pong").order_by("-pk").first()
+    assert (emitted.depth, emitted.caused_by_id) == (4, handled.pk)
+
+
+@pytest.mark.django_db
+def test_an_emit_past_max_depth_fails_naming_the_cycle(looping, settings):
+    """With MAX_DEPTH 5, an emit at depth 6 raises EmitTooDeep (a NonRetryable) naming
+    the steps that keep emitting to each other, and nothing is emitted."""
+    settings.WORKFLOW = {**settings.WORKFLOW, "MAX_DEPTH": 5}
+    ping, pong = looping
+    handled = chain(ping, pong, 5)
+    before = Event.objects.count()
+    ctx = Context(pong if handled.emitted_by == "Ping" else ping, TRACE, held=True, event=handled)
+    with pytest.raises(EmitTooDeep) as info:
+        ctx.emit("ping" if ctx.step is pong else "pong", {})
+    message = str(info.value)
+    assert isinstance(info.value, NonRetryable)
+    assert "at depth 6" in message and "WORKFLOW['MAX_DEPTH'] (5)" in message
+    assert "form a cycle (topics 'ping', 'pong')" in message
+    assert re.search(r"the steps (Ping -> Pong -> Ping|Pong -> Ping -> Pong) form", message)
+    assert Event.objects.count() == before
+
+
+def test_emits_of_api_steps_and_cron_slots_start_at_depth_zero(steps, settings):
+    """A context without an event (an API call, a cron slot) emits at depth 0, even with
+    MAX_DEPTH 0."""
+    settings.WORKFLOW = {**settings.WORKFLOW, "MAX_DEPTH": 0}
+    step = steps.add(EventStep(name="S", subscribes=["t"], emits=["u"]), handler)
+    ctx = Context(step, TRACE, held=True)
+    ctx.emit("u", {})  # no error
+    assert ctx.holds_writes()

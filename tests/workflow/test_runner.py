@@ -5,6 +5,7 @@ Some tests race threads on their own database connections, so these tests use
 ``transaction=True``.
 """
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import serializers
 
-from workflow import bus, runner
+from workflow import NonRetryable, bus, runner
 from workflow.context import Context
 from workflow.models import Delivery, Event, LogEntry, Run, StateEntry
 from workflow.runner import run_delivery
@@ -310,3 +311,76 @@ def test_cron_delivery_calls_handler_with_ctx_only(steps):
     assert isinstance(ctx, Context)
     assert ctx.trace_id == "c" * 32
     assert Delivery.objects.get(pk=delivery.pk).status == Status.SUCCEEDED
+
+
+class CardDeclined(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "raised, queue",
+    [
+        (lambda: NonRetryable("card declined"), {}),
+        (lambda: CardDeclined("no funds"), {"non_retryable": [CardDeclined]}),
+        (lambda: CardDeclined("no funds"), {"non_retryable": [f"{__name__}.CardDeclined"]}),
+    ],
+    ids=["NonRetryable", "listed-class", "listed-path"],
+)
+def test_an_error_marked_final_is_dead_at_once_with_one_message(steps, caplog, raised, queue):
+    """A NonRetryable, or one of the step's non_retryable exceptions, makes the delivery
+    dead on its first attempt (retries left), and the worker's log tells it in one
+    line, without the traceback a retried failure gets."""
+
+    def fails(input, ctx):
+        raise raised()
+
+    add_step(steps, fails, infrastructure={"queue": {"max_retries": 5, **queue}})
+    delivery_id = emit_one()
+    assert run_delivery(delivery_id) == Run.Status.FAILED
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert (delivery.status, delivery.attempts) == (Status.DEAD, 1)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "workflow"]
+    assert "not retried" in line and "Traceback" not in line
+    assert Run.objects.get().traceback  # kept for the workbench, where it is read once
+
+
+def test_a_retried_failure_is_logged_with_its_traceback(steps, caplog):
+    """A failure worth retrying goes to the worker's log with its traceback."""
+
+    def fails(input, ctx):
+        raise ConnectionError("mail server down")
+
+    add_step(steps, fails)
+    assert run_delivery(emit_one()) == Run.Status.FAILED
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "workflow"]
+    assert "retried" in line and "Traceback" in line and "mail server down" in line
+
+
+def test_an_undeclared_emit_is_dead_at_once_naming_the_fix(steps):
+    """A handler emitting a topic missing from its emits: dead on the first attempt, the
+    message naming the topic and how to declare it."""
+
+    def emits_something_else(input, ctx):
+        ctx.emit("job.other", {})
+
+    add_step(steps, emits_something_else, infrastructure={"queue": {"max_retries": 5}})
+    delivery_id = emit_one()
+    assert run_delivery(delivery_id) == Run.Status.FAILED
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert (delivery.status, delivery.attempts) == (Status.DEAD, 1)
+    assert "emitted 'job.other', which is not in its emits" in delivery.last_error
+
+
+def test_an_async_handler_past_its_timeout_times_out_in_the_inline_path(steps):
+    """run_delivery (FlowTester's path) cancels an async handler at its timeout too."""
+
+    async def waits(input, ctx):
+        await asyncio.sleep(30)
+
+    add_step(steps, infrastructure={"handler": {"timeout": 0.2}, "queue": {"max_retries": 0}})
+    steps.get("Worker").handler = waits
+    delivery_id = emit_one()
+    assert run_delivery(delivery_id) == Run.Status.FAILED
+    assert Delivery.objects.get(pk=delivery_id).last_error == (
+        "HandlerTimeout: timed out after 0.2 s"
+    )

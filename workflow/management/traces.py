@@ -15,12 +15,10 @@ def find_trace(given):
         return given
     if len(given) < SHORTEST:
         raise CommandError(f"no trace {given!r}; give its id, or at least {SHORTEST} characters")
-    found = set(
-        Trace.objects.filter(trace_id__startswith=given).values_list("trace_id", flat=True)[:2]
-    )
-    found |= set(
-        Delivery.objects.filter(trace_id__startswith=given).values_list("trace_id", flat=True)[:2]
-    )
+    found = set()
+    for model in (Trace, Delivery):
+        ids = model.objects.filter(trace_id__startswith=given).order_by().values_list("trace_id")
+        found |= {trace_id for (trace_id,) in ids.distinct()[:2]}
     if not found:
         raise CommandError(f"no trace begins with {given!r}")
     if len(found) > 1:
