@@ -1,8 +1,9 @@
 """The handler context: ``emit``, ``state``, ``logger``, ``trace_id``, ``flows``.
 
 A background attempt's context holds its emits and state writes until ``commit()``,
-which the store calls in the transaction that records the attempt's success; an API
-step's context writes through, inside the request's transaction.
+which the store calls in the transaction that records the attempt's success (again in
+the next one, should that transaction roll back); an API step's context writes
+through, inside the request's transaction.
 
 Each emit of a background attempt is one deeper in its trace than the event the
 attempt handles; past ``WORKFLOW["MAX_DEPTH"]`` it fails (``EmitTooDeep``), naming the
@@ -90,11 +91,12 @@ class Context:
         return bool(self._emits) or (self.held and self.state.holds_writes())
 
     def commit(self):
-        """Write what a background attempt held: state first, then its emits."""
+        """Write what a background attempt held: state first, then its emits, in the
+        caller's transaction. Once per transaction: what it holds is kept, so a
+        transaction that rolls back (a deadlock, a lost connection) can be retried."""
         if self.held:
             self.state.apply()
-            emits, self._emits = self._emits, []
-            for topic, data, options in emits:
+            for topic, data, options in self._emits:
                 self._send(topic, data, options)
 
 

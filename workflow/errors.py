@@ -8,6 +8,10 @@ them again would fail the same way.
 """
 
 
+class StepConfigError(ValueError):
+    """A step's config is invalid; the message says how to fix it."""
+
+
 class NonRetryable(Exception):
     """Raise it from a handler for a failure that retrying cannot mend: the delivery is
     dead at once (replay it once the cause is fixed)."""

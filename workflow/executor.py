@@ -13,14 +13,10 @@ once (``store.claim``), a *handler* thread runs the attempt (``runner.attempt``)
 the *recorder* thread records every outcome since its last commit, success, retry and
 dead alike, in one transaction (``store.record``), then reports them (``runner.finish``).
 
-The *keeper* thread supervises: it renews the lease of every delivery the process
-holds (one UPDATE, every third of the shortest lease), so a healthy handler runs once
-however long it takes; and it times out attempts past their handler timeout. A timed
-out attempt is recorded as failed and retried by its queue policy; an ``async def``
-handler is cancelled, a sync one cannot be: its thread is abandoned (its outcome, if it
-ever comes, is dropped) and a new thread takes its slot. A process whose threads are
-mostly abandoned retires: it hands back its other work and exits, and django-q2 starts
-a new worker in its place.
+The *keeper* thread supervises them (``keeper``): it renews the leases of everything
+the process holds while the handlers run, times out attempts past their handler
+timeout (a sync handler's thread is abandoned, and another takes its slot), and
+retires the process once most of its threads are stuck.
 
 When the worker process exits (the cluster is stopping), running handlers get
 ``SHUTDOWN_GRACE`` seconds to finish; the deliveries of those still running, or
@@ -30,7 +26,6 @@ claimed and not yet started, are handed back, due at once, for the next worker.
 import logging
 import os
 import queue as queues
-import signal
 import threading
 import time
 from multiprocessing import util as mp_util
@@ -39,13 +34,11 @@ from django.db import close_old_connections, connection, reset_queries
 
 from . import processes, queue, runner
 from .conf import workflow_settings
-from .policy import QueuePolicy
-from .registry import registry
+from .keeper import Held, Keeper
 from .store import store
 
 logger = logging.getLogger("workflow")
 HANDED_BACK = "Worker stopped; handed back"
-TICK = 0.25  # the keeper's tick, in seconds
 RECORD_WAIT = 2.0  # on stopping, how long outcomes already in hand may take to record
 CLOSE = object()  # tells a thread of a closing pool to end
 
@@ -65,52 +58,43 @@ def take_all(first, source):
         items.append(item)
 
 
-class Held:
-    """A delivery this process claimed and has not recorded yet."""
-
-    def __init__(self, claim):
-        self.claim = claim
-        self.timeout = runner.timeout_of(claim)
-        self.lease = QueuePolicy.for_step(registry.get(claim.step_name)).visibility_timeout
-        self.started = None  # time.monotonic() when its handler started
-        self.thread = None
-        self.settled = False  # its outcome went to the recorder, or it was handed back
-        self.abandoned = False  # timed out while its thread still runs the handler
-
-    def overdue(self, now):
-        return self.started is not None and not self.settled and now - self.started > self.timeout
-
-
 class HandlerPool:
     def __init__(self, threads, worker=None, retire=None):
         self.threads = threads
         self.worker = worker or processes.worker_id()
-        self.retire = retire or retire_this_worker
+        self.retire = retire or processes.retire
         self.slots = threading.BoundedSemaphore(threads)
         self.woken = queues.SimpleQueue()  # delivery ids, each holding a slot
         self.claimed = queues.SimpleQueue()  # Held, waiting for a handler thread
         self.outcomes = queues.SimpleQueue()  # Outcome, waiting for the recorder
         self.held = {}  # delivery id -> Held: claimed here, not yet recorded
-        self.abandoned = []  # threads still running a handler that timed out
-        self.stopping = self.retiring = False
+        self.stopping = False
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.claiming = threading.Lock()
-        self.renewed_at = time.monotonic()
         self.closed = threading.Event()
+        self.keeper = Keeper(self)
         self.started = []
         # Daemon threads: a handler still running when the process exits (after
         # drain() handed its delivery back) must not hold the exit up.
         self._start(self._claim_loop, "step-claimer")
         self._start(self._record_loop, "step-recorder")
-        self._start(self._keep_loop, "step-keeper")
+        self._start(self.keeper.run, "step-keeper")
         for number in range(threads):
-            self._start(self._serve, f"step-{number}")
+            self.serve_in_a_new_thread(f"step-{number}")
 
     def _start(self, target, name):
         thread = threading.Thread(target=target, name=name, daemon=True)
         self.started.append(thread)
         thread.start()
+
+    def serve_in_a_new_thread(self, name):
+        self._start(self._serve, name)
+
+    @property
+    def abandoned(self):
+        """Threads still running a handler that timed out."""
+        return self.keeper.abandoned
 
     def close(self, timeout=5):
         """End the pool's threads once their work in hand is done (a worker process
@@ -122,7 +106,7 @@ class HandlerPool:
             self.claimed.put(CLOSE)
         deadline = time.monotonic() + timeout
         for thread in self.started:
-            if thread not in self.abandoned:
+            if thread not in self.keeper.abandoned:
                 thread.join(max(0, deadline - time.monotonic()))
 
     def take(self, delivery_ids):
@@ -254,59 +238,6 @@ class HandlerPool:
                     logger.exception("Could not record %d attempts", len(outcomes))
         return [], []
 
-    # The keeper --------------------------------------------------------------------
-
-    def _keep_loop(self):
-        while not self.closed.wait(TICK):
-            try:
-                self.keep()
-            except Exception:
-                logger.exception("The handler pool's keeper failed; trying again")
-                connection.close()
-        connection.close()
-
-    def keep(self):
-        """Time out overdue attempts, renew the leases held, retire if mostly abandoned."""
-        now = time.monotonic()
-        with self.lock:
-            overdue = [item for item in self.held.values() if item.overdue(now)]
-            for item in overdue:
-                item.settled = item.abandoned = True
-                self.abandoned.append(item.thread)
-            held = list(self.held.values())
-        for item in overdue:
-            self._abandon(item)
-        if held and now - self.renewed_at >= min(item.lease for item in held) / 3:
-            store.renew([item.claim for item in held])
-            self.renewed_at = now
-        elif not held:
-            self.renewed_at = now
-        self._retire_if_mostly_abandoned()
-
-    def _abandon(self, item):
-        claim = item.claim
-        logger.error(
-            "%s (delivery %s) timed out after %g s; its thread is abandoned",
-            claim.step_name,
-            claim.pk,
-            item.timeout,
-        )
-        self.outcomes.put(runner.timed_out(claim, item.timeout))
-        self.slots.release()
-        self._start(self._serve, f"step-after-{item.thread.name}")
-
-    def _retire_if_mostly_abandoned(self):
-        self.abandoned = [thread for thread in self.abandoned if thread.is_alive()]
-        if not self.retiring and len(self.abandoned) > self.threads // 2:
-            self.retiring = True
-            logger.error(
-                "%d of %d handler threads are stuck in handlers that timed out; this "
-                "worker hands back its other work and makes way for a new one",
-                len(self.abandoned),
-                self.threads,
-            )
-            self.retire()
-
     # Stopping ------------------------------------------------------------------
 
     def drain(self, grace):
@@ -373,32 +304,3 @@ def handler_pool():
                 _pool, _pool.drain, args=(workflow_settings.SHUTDOWN_GRACE,), exitpriority=10
             )
         return _pool
-
-
-_in_worker = {}
-
-
-def worker_started(**kwargs):
-    """django-q2's ``post_spawn`` receiver, in each new worker process: SIGTERM exits
-    through Python (not at once), so the pool's drain runs and hands back what it holds.
-    django-q2 itself stops workers with a STOP job; SIGTERM comes from the supervisor,
-    or from the worker itself when it retires."""
-    _in_worker["pid"] = os.getpid()
-    signal.signal(signal.SIGTERM, _exit)
-    processes.announce_birth()  # should it die before the supervisor looks
-
-
-def _exit(signum, frame):
-    raise SystemExit(0)
-
-
-def retire_this_worker():
-    """Leave: the supervisor is told it is on purpose; SIGTERM to itself makes the main
-    thread exit through Python (releasing django-q2's queue locks on the way out), the
-    drain hands back this process's work, and django-q2 starts a new worker. Outside a
-    django-q2 worker process (its sync mode), nothing: that process is not the pool's."""
-    if _in_worker.get("pid") != os.getpid():
-        logger.error("Not a django-q2 worker process: it does not retire")
-        return
-    processes.announce_retirement()
-    os.kill(os.getpid(), signal.SIGTERM)

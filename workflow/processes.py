@@ -11,9 +11,13 @@ a worker that retires itself says so.
   before the supervisor first looks is still missed; and a worker that retires itself
   (most of its threads stuck in handlers that timed out) leaves one before it exits, so
   its exit is not taken for a crash.
+* A worker exits through Python on SIGTERM (from the supervisor, which then replaces
+  the whole cluster), so its handler pool's drain runs and hands back what it holds; a
+  worker that retires on its own leaves at its next job instead (``retire``).
 """
 
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import psutil
 
+logger = logging.getLogger("workflow")
 NOTES_ENV = "WORKFLOW_CLUSTER_NOTES"
 PR_SET_PDEATHSIG = 1
 _parent = {}
@@ -142,3 +147,39 @@ def alive(worker):
         return start_token(int(pid)) == token
     except psutil.Error:
         return False
+
+
+_in_worker = {}
+
+
+def worker_started(**kwargs):
+    """django-q2's ``post_spawn`` receiver, in each new worker process: SIGTERM exits
+    through Python (not at once), so the pool's drain runs and hands back what it holds.
+    django-q2 itself stops workers with a STOP job; SIGTERM comes from the supervisor."""
+    _in_worker["pid"] = os.getpid()
+    signal.signal(signal.SIGTERM, _exit)
+    announce_birth()  # should it die before the supervisor looks
+
+
+def _exit(signum, frame):
+    raise SystemExit(0)
+
+
+def retire():
+    """Make this worker leave at its next job, the one moment it holds none of django-q2's
+    queue locks and has read no half of a job (a signal could strike amid the read and
+    leave the queue corrupt for every other worker). Outside a django-q2 worker process
+    (its sync mode), nothing: that process is not the pool's."""
+    if _in_worker.get("pid") != os.getpid():
+        logger.error("Not a django-q2 worker process: it does not retire")
+        return
+    _in_worker["retiring"] = True
+
+
+def leave_if_retiring():
+    """In a job of a worker that retires: tell the supervisor it is on purpose, and exit
+    through Python (the pool's drain hands back what it holds; django-q2 starts a new
+    worker)."""
+    if _in_worker.get("retiring") and _in_worker.get("pid") == os.getpid():
+        announce_retirement()
+        raise SystemExit(0)

@@ -22,6 +22,7 @@ from django_q.conf import Conf
 from django_q.signals import post_execute, post_spawn
 from django_q.tasks import async_task
 
+from . import processes
 from .models import Delivery
 from .store import store
 
@@ -40,6 +41,11 @@ def deliver(*delivery_ids):
     sweeper, for an idle worker elsewhere."""
     from .executor import handler_pool  # the worker side, loaded in worker processes
 
+    try:
+        processes.leave_if_retiring()
+    except SystemExit:
+        store.unmark(delivery_ids)  # for the sweeper, at once
+        raise
     handler_pool().take(delivery_ids)
     return list(delivery_ids)
 
@@ -201,7 +207,7 @@ def connect_signals():
     Python, so the handler pool drains); after each job, forget the queries DEBUG
     keeps (django-q2's monitor saves and acknowledges each job, and no request ever
     clears them)."""
-    from .executor import worker_started
+    from .processes import worker_started
 
     post_spawn.connect(worker_started, dispatch_uid="workflow.worker_started")
     post_execute.connect(_forget_queries, dispatch_uid="workflow.forget_queries")

@@ -127,7 +127,7 @@ class AttemptState:
         return bool(self._ops)
 
     def apply(self):
-        """Write the held operations, in order; call inside a transaction."""
+        """Write the held operations, in order; call inside a transaction. They are kept:
+        if that transaction rolls back, the same writes apply in the next one."""
         for op, *args in self._ops:
             getattr(self.store, op)(*args)
-        self._ops.clear()

@@ -6,6 +6,7 @@ Some tests race threads on their own database connections, so these tests use
 """
 
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -235,3 +236,37 @@ def test_on_postgresql_a_claim_is_one_statement_that_does_not_wait_for_the_disk(
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"  # only the claim's own transaction
+
+
+def test_a_record_whose_transaction_rolled_back_applies_the_held_writes_when_retried(noop):
+    """The recorder's transaction fails after applying an attempt's held writes (a
+    deadlock, a lost connection): recorded again, the same writes land, once."""
+    (claim,) = store.claim(emit(1))
+
+    def writes(ctx):
+        ctx.state.update("batch", "count", lambda n: (n or 0) + 1)
+        ctx.emit("t.done", {"n": 1})
+
+    outcome = attempt(claim, writes)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        store.record([outcome])
+        raise RuntimeError("the commit failed")
+    assert StateStore().get("batch", "count") is None
+    results, _ = store.record([outcome])
+    assert statuses(results) == [Status.SUCCEEDED]
+    assert StateStore().get("batch", "count") == 1
+    assert Event.objects.filter(topic="t.done").count() == 1
+
+
+def test_renewing_extends_only_the_leases_still_held(noop):
+    """renew() moves claimed_until forward for the claims still held; one taken over
+    (another token) keeps its row as it is."""
+    claimed = store.claim(emit(2), "w1")
+    Delivery.objects.filter(pk__in=[c.pk for c in claimed]).update(
+        claimed_until=timezone.now() + timedelta(seconds=1)
+    )
+    Delivery.objects.filter(pk=claimed[1].pk).update(claim_token=uuid.uuid4())
+    assert store.renew(claimed) == 1
+    rows = {d.pk: d.claimed_until for d in Delivery.objects.filter(step_name="Noop")}
+    assert rows[claimed[0].pk] > timezone.now() + timedelta(seconds=8)  # the 10 s lease
+    assert rows[claimed[1].pk] < timezone.now() + timedelta(seconds=2)

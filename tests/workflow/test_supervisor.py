@@ -13,7 +13,7 @@ import psutil
 import pytest
 from django.utils import timezone
 
-from workflow import bus, executor, processes
+from workflow import bus, processes
 from workflow.models import Delivery, Event, Run
 from workflow.steps import EventStep
 from workflow.store import store
@@ -187,7 +187,7 @@ def test_a_worker_exits_through_python_on_sigterm_so_its_finalizers_run(tmp_path
 def _worker(marker, ready):
     from multiprocessing import util
 
-    executor.worker_started()
+    processes.worker_started()
     util.Finalize(None, Path(marker).write_text, args=("drained",), exitpriority=10)
     ready.set()
     time.sleep(30)

@@ -172,10 +172,16 @@ class ClaimsMixin:
 
     def renew(self, claims):
         """Extend the leases of ``claims`` still held, each by its step's lease; returns
-        how many were renewed (a claim taken over or cancelled is not)."""
+        how many were renewed (a claim taken over or cancelled is not). Rows another
+        transaction holds (a recorder finishing them) are skipped, and the others locked
+        in id order, so a renewal never deadlocks with a recorder."""
         if not claims:
             return 0
-        return owned(claims).update(claimed_until=lease_expression(timezone.now()))
+        with transaction.atomic():
+            free = owned(claims).select_for_update(skip_locked=True).order_by("pk")
+            return Delivery.objects.filter(pk__in=list(free.values_list("pk", flat=True))).update(
+                claimed_until=lease_expression(timezone.now())
+            )
 
     def expire_leases(self, worker, reason):
         """End now every lease ``worker`` holds (its process died): their runs are
