@@ -3,13 +3,11 @@
 import json
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from .errors import NotReplayable
 from .models import Delivery, Event, LogEntry, Run, StateEntry
-from .replay import FINISHED, replay, replay_event
+from .replay import FINISHED, replay_each, replay_event
 from .store import store
 
 
@@ -41,18 +39,6 @@ def report_replays(model_admin, request, replays, refusals):
     model_admin.message_user(request, f"Replayed as new deliveries: {ids}.", messages.SUCCESS)
     for reason in refusals:
         model_admin.message_user(request, f"Not replayed: {reason}", messages.WARNING)
-
-
-def replay_each(deliveries):
-    """Replays of those of ``deliveries`` that can be replayed, and why the others not."""
-    replays, refusals = [], []
-    for delivery in deliveries:
-        try:
-            with transaction.atomic():
-                replays.append(replay(delivery))
-        except NotReplayable as exc:
-            refusals.append(str(exc))
-    return replays, refusals
 
 
 def cancel_traces(model_admin, request, trace_ids):

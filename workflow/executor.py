@@ -32,7 +32,7 @@ from multiprocessing import util as mp_util
 
 from django.db import close_old_connections, connection, reset_queries
 
-from . import processes, queue, runner
+from . import processes, runner
 from .conf import workflow_settings
 from .keeper import Held, Keeper
 from .store import store
@@ -59,10 +59,12 @@ def take_all(first, source):
 
 
 class HandlerPool:
-    def __init__(self, threads, worker=None, retire=None):
+    def __init__(self, threads, worker=None, retire=None, wake=None):
         self.threads = threads
         self.worker = worker or processes.worker_id()
         self.retire = retire or processes.retire
+        # Sends wake-ups (queue.wake_soon); without it, the sweeper wakes what is due.
+        self.wake = wake or (lambda delivery_ids: None)
         self.slots = threading.BoundedSemaphore(threads)
         self.woken = queues.SimpleQueue()  # delivery ids, each holding a slot
         self.claimed = queues.SimpleQueue()  # Held, waiting for a handler thread
@@ -223,7 +225,7 @@ class HandlerPool:
                     self.held.pop(outcome.claim.pk, None)
                 self.changed.notify_all()
             if wake:
-                queue.waker().wake(wake)
+                self.wake(wake)
         connection.close()
 
     def _record(self, outcomes):
@@ -292,12 +294,13 @@ _pool = None
 _pool_lock = threading.Lock()
 
 
-def handler_pool():
-    """This process's pool, made on first use (after django-q2 forked the worker)."""
+def handler_pool(wake=None):
+    """This process's pool, made on first use (after django-q2 forked the worker), with
+    ``wake`` to send wake-ups (the next delivery of a fifo group, once one is done)."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool.pid != os.getpid():
-            _pool = HandlerPool(workflow_settings.THREADS)
+            _pool = HandlerPool(workflow_settings.THREADS, wake=wake)
             _pool.pid = os.getpid()
             # Runs as the worker process exits, before Python waits for threads.
             mp_util.Finalize(

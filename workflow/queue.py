@@ -46,8 +46,13 @@ def deliver(*delivery_ids):
     except SystemExit:
         store.unmark(delivery_ids)  # for the sweeper, at once
         raise
-    handler_pool().take(delivery_ids)
+    handler_pool(wake=wake_soon).take(delivery_ids)
     return list(delivery_ids)
+
+
+def wake_soon(delivery_ids):
+    """Send the wake-ups of ``delivery_ids`` with this process's others (``Waker``)."""
+    waker().wake(delivery_ids)
 
 
 def wake(delivery_ids):
@@ -141,7 +146,7 @@ _waker = Waker()
 
 
 def waker():
-    return _waker
+    return _waker  # anew in each forked process
 
 
 def _new_waker_after_fork():

@@ -16,7 +16,7 @@ from .errors import NotReplayable
 from .models import Delivery
 from .store import store
 
-__all__ = ["FINISHED", "NotReplayable", "dead_letters", "replay", "replay_event"]
+__all__ = ["FINISHED", "NotReplayable", "dead_letters", "replay", "replay_each", "replay_event"]
 
 Status = Delivery.Status
 FINISHED = (Status.SUCCEEDED, Status.DEAD)
@@ -38,19 +38,24 @@ def latest_per_step(deliveries):
     return list(newest.values())
 
 
-def replay_event(event):
-    """Replay the newest finished delivery of ``event`` to each of its subscribers;
-    returns ``(replays, refusals)``, a refusal being the ``NotReplayable`` message."""
+def replay_each(deliveries):
+    """Replay each of ``deliveries`` that can be; returns ``(replays, refusals)``, a
+    refusal being the ``NotReplayable`` message of one that cannot."""
     replays, refusals = [], []
-    for delivery in latest_per_step(event.deliveries.all()):
-        if delivery.status not in FINISHED:
-            continue
+    for delivery in deliveries:
         try:
             with transaction.atomic():
                 replays.append(replay(delivery))
         except NotReplayable as exc:
             refusals.append(str(exc))
     return replays, refusals
+
+
+def replay_event(event):
+    """Replay the newest finished delivery of ``event`` to each of its subscribers;
+    returns ``(replays, refusals)``."""
+    newest = latest_per_step(event.deliveries.all())
+    return replay_each(d for d in newest if d.status in FINISHED)
 
 
 def dead_letters(step=None):

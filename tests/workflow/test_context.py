@@ -4,6 +4,7 @@ import datetime
 import re
 
 import pytest
+from django.db import transaction
 
 from workflow import NonRetryable
 from workflow.context import Context, EmitTooDeep, UndeclaredEmit
@@ -137,14 +138,20 @@ def test_held_context_writes_nothing_until_commit(emitter):
 
 
 @pytest.mark.django_db
-def test_held_commit_sends_each_emit_once(emitter):
-    """A second commit() does not send the held emits again."""
+def test_a_held_commit_rolled_back_sends_its_emits_again_in_the_next_transaction(emitter):
+    """commit() in a transaction that rolls back, then again: each held emit and state
+    write lands once, in the second transaction (the recorder's retry)."""
     ctx = Context(emitter, TRACE, held=True)
     ctx.emit("order.placed", {"orderId": 1})
     ctx.emit("order.placed", {"orderId": 2})
-    ctx.commit()
+    ctx.state.set("orders", "1", "placed")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ctx.commit()
+        raise RuntimeError("the recorder's transaction failed")
+    assert not Event.objects.exists() and not StateEntry.objects.exists()
     ctx.commit()
     assert sorted(e.data["orderId"] for e in Event.objects.all()) == [1, 2]
+    assert StateEntry.objects.get(group="orders", key="1").value == "placed"
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from workflow import bus, queue
+from workflow import bus
 from workflow.models import Delivery, LogEntry, Run
 from workflow.state import StateStore
 from workflow.steps import EventStep
@@ -46,6 +46,16 @@ def release():
     yield gate
     gate.set()
     time.sleep(0.3)
+
+
+def add_hanging_step(steps, release, timeout, queue=None):
+    """Hangs, subscribed to 'hang': its handler waits for ``release``; no retry unless
+    ``queue`` says otherwise."""
+    infrastructure = {"handler": {"timeout": timeout}, "queue": queue or {"max_retries": 0}}
+    steps.add(
+        EventStep(name="Hangs", subscribes=["hang"], infrastructure=infrastructure),
+        lambda input, ctx: release.wait(30),
+    )
 
 
 def let_go(release, count):
@@ -91,14 +101,7 @@ def test_a_sync_handler_past_its_timeout_is_failed_and_its_slot_freed(steps, rel
     """A handler that hangs, with a 0.5 s timeout and no retries: the delivery is dead,
     "timed out after 0.5 s"; its thread is abandoned and a new one takes the slot, so
     the next delivery runs on a pool of one thread."""
-    steps.add(
-        EventStep(
-            name="Hangs",
-            subscribes=["hang"],
-            infrastructure={"handler": {"timeout": 0.5}, "queue": {"max_retries": 0}},
-        ),
-        lambda input, ctx: release.wait(30),
-    )
+    add_hanging_step(steps, release, timeout=0.5)
     steps.add(
         EventStep(name="Quick", subscribes=["quick"]),
         lambda input, ctx: ctx.state.set("quick", "done", True),
@@ -121,17 +124,8 @@ def test_a_sync_handler_past_its_timeout_is_failed_and_its_slot_freed(steps, rel
 
 def test_a_timed_out_attempt_is_retried_by_its_queue_policy(steps, release, new_pool):
     """With retries left, a timed-out attempt is pending again after its backoff."""
-    steps.add(
-        EventStep(
-            name="Hangs",
-            subscribes=["hang"],
-            infrastructure={
-                "handler": {"timeout": 0.3},
-                "queue": {"max_retries": 2, "backoff": {"initial": 60, "jitter": False}},
-            },
-        ),
-        lambda input, ctx: release.wait(30),
-    )
+    retries = {"max_retries": 2, "backoff": {"initial": 60, "jitter": False}}
+    add_hanging_step(steps, release, timeout=0.3, queue=retries)
     pk = delivery_of("hang")
     pool = new_pool(2)
     pool.submit(pk, wait=1)
@@ -174,14 +168,7 @@ def test_an_async_handler_past_its_timeout_is_cancelled(steps, new_pool):
 def test_a_pool_whose_threads_are_mostly_stuck_retires(steps, release, new_pool):
     """Three of four threads stuck in handlers that timed out: the pool retires (its
     worker would hand back its work and make way for a new one)."""
-    steps.add(
-        EventStep(
-            name="Hangs",
-            subscribes=["hang"],
-            infrastructure={"handler": {"timeout": 0.2}, "queue": {"max_retries": 0}},
-        ),
-        lambda input, ctx: release.wait(30),
-    )
+    add_hanging_step(steps, release, timeout=0.2)
     pool = new_pool(4)
     for _ in range(3):
         pool.submit(delivery_of("hang"), wait=1)
@@ -193,14 +180,7 @@ def test_a_pool_whose_threads_are_mostly_stuck_retires(steps, release, new_pool)
 def test_a_hung_handler_does_not_hold_back_another_steps_deliveries(steps, release, new_pool):
     """While handlers of one step hang, 20 deliveries of another step all succeed on
     the same pool of two threads."""
-    steps.add(
-        EventStep(
-            name="Hangs",
-            subscribes=["hang"],
-            infrastructure={"handler": {"timeout": 0.3}, "queue": {"max_retries": 0}},
-        ),
-        lambda input, ctx: release.wait(30),
-    )
+    add_hanging_step(steps, release, timeout=0.3)
     steps.add(
         EventStep(name="Count", subscribes=["count"]),
         lambda input, ctx: ctx.state.set("counted", str(input["n"]), 1),
@@ -215,7 +195,7 @@ def test_a_hung_handler_does_not_hold_back_another_steps_deliveries(steps, relea
     let_go(release, 2)
 
 
-def test_the_recorder_wakes_the_next_delivery_of_a_fifo_group(steps, monkeypatch, new_pool):
+def test_the_recorder_wakes_the_next_delivery_of_a_fifo_group(steps, new_pool):
     """Once a fifo delivery's success is recorded, the worker wakes the next of its group."""
     fifo = {"type": "fifo", "message_group_id": "g"}
     steps.add(
@@ -223,8 +203,8 @@ def test_the_recorder_wakes_the_next_delivery_of_a_fifo_group(steps, monkeypatch
     )
     first, second = delivery_of("f", {"g": "a"}), delivery_of("f", {"g": "a"})
     woken = []
-    monkeypatch.setattr(queue.waker(), "wake", woken.extend)  # after the emits' own wake-ups
     pool = new_pool(1)
+    pool.wake = woken.extend  # queue.wake_soon in a worker
     pool.submit(first, wait=1)
     wait_for(lambda: woken)
     assert woken == [second]

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from workflow.models import Delivery, Event
-from workflow.replay import NotReplayable, dead_letters, replay, replay_event
+from workflow.replay import NotReplayable, dead_letters, replay, replay_each, replay_event
 
 
 class Command(BaseCommand):
@@ -60,13 +60,9 @@ class Command(BaseCommand):
 
     def replay_each(self, deliveries):
         """Each that can be replayed; those that cannot are named, and skipped."""
-        replays = []
-        for delivery in deliveries:
-            try:
-                with transaction.atomic():
-                    replays.append(replay(delivery))
-            except NotReplayable as exc:
-                self.stderr.write(f"not replayed: {exc}")
+        replays, refusals = replay_each(deliveries)
+        for reason in refusals:
+            self.stderr.write(f"not replayed: {reason}")
         return replays
 
     def replay_all(self, deliveries):
