@@ -37,6 +37,7 @@ from .mocks import Emitted, HandlerResult, LogLine, MockContext, call_handler
 from .models import Delivery, Event
 from .registry import registry
 from .state import StateStore
+from .store import store
 from .ticker import fire_cron
 
 __all__ = [
@@ -128,11 +129,12 @@ class FlowTester:
                 raise FlowNotQuiet(f"more than {self.max_runs} runs:\n{self.summary()}")
 
     def _due(self):
+        now = timezone.now()
         pending = Delivery.objects.filter(status=Status.PENDING)
         if self.fast_forward:
-            pending.filter(due_at__gt=timezone.now()).update(due_at=timezone.now())
+            store.make_due(now)
         else:
-            pending = pending.filter(due_at__lte=timezone.now())
+            pending = pending.filter(due_at__lte=now)
         return list(pending.order_by("pk").values_list("pk", flat=True))
 
     def _run(self, delivery_id):

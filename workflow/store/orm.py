@@ -188,6 +188,11 @@ class DeliveryStore(ClaimsMixin, OutcomesMixin):
             Delivery.objects.filter(pk__in=ids).update(enqueued_at=now)
         return ids
 
+    def make_due(self, now):
+        """Every pending delivery due later is due at ``now`` (``FlowTester``'s fast
+        forward through delays and backoff)."""
+        Delivery.objects.filter(status=Status.PENDING, due_at__gt=now).update(due_at=now)
+
     # API calls ------------------------------------------------------------------------
 
     def record_api_run(self, run, trace, lines):
