@@ -19,6 +19,7 @@ from .conf import workflow_settings
 from .steps import Step
 
 WILDCARD = "*"
+STEP_FILES = "*_step.py"  # in an app's steps/ folder, at any depth
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Problem:
     msg: str
     hint: str
     file: str
+    source: str = ""  # the file that failed to load (absolute), for runserver to watch
 
 
 def relative_file(path):
@@ -86,21 +88,28 @@ class Registry:
     def __init__(self):
         self.steps = {}
         self.problems = []
+        self.step_files = set()  # every step file found (resolved), loaded or not
         self._subscribers = None
 
     # Loading -----------------------------------------------------------------
 
     def autodiscover(self):
-        excluded = set(workflow_settings.EXCLUDE_APPS)
-        for app_config in apps.get_app_configs():
-            if app_config.label in excluded:
-                continue
-            steps_dir = Path(app_config.path) / "steps"
-            if not steps_dir.is_dir():
-                continue
-            for path in sorted(steps_dir.rglob("*_step.py")):
+        for app_config, steps_dir in self.step_folders():
+            for path in sorted(steps_dir.rglob(STEP_FILES)):
+                self.step_files.add(path.resolve())
                 dotted = ".".join(path.relative_to(steps_dir).with_suffix("").parts)
                 self.load_module(f"{app_config.name}.steps.{dotted}", path)
+
+    @staticmethod
+    def step_folders():
+        """``(app config, its steps folder)`` for each installed app but those in
+        ``EXCLUDE_APPS``, whether the folder exists yet or not."""
+        excluded = set(workflow_settings.EXCLUDE_APPS)
+        return [
+            (app_config, Path(app_config.path) / "steps")
+            for app_config in apps.get_app_configs()
+            if app_config.label not in excluded
+        ]
 
     def load_module(self, module_name, path=None):
         file = relative_file(path or module_name)
@@ -114,6 +123,7 @@ class Registry:
                     f"{file} could not be loaded: {type(exc).__name__}: {exc}",
                     f"fix line {lineno} of {relative_file(filename)}",
                     file,
+                    source=str(Path(filename).resolve()),
                 )
             )
             return None
