@@ -80,7 +80,7 @@ def test_the_landing_page_says_whether_workers_run_beside_this_server(client):
     assert "not started by this server" in html and "manage.py qcluster" in html
     with mock.patch.object(EmbeddedCluster, "running_here", return_value=True):
         html = client.get("/").content.decode()
-    assert "running</span>\n    beside this server" in html
+    assert re.search(r"running</span>\s+beside this server", html)
     assert "not started by this server" not in html
 
 
