@@ -10,7 +10,7 @@ outside.
 """
 
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import NoReverseMatch, path, reverse
 from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
@@ -38,3 +38,21 @@ urlpatterns = [
     ),
     path("asyncapi.json", asyncapi, name="workflow-asyncapi"),
 ]
+
+DOCUMENTS = [
+    ("Swagger UI", "workflow-swagger-ui"),
+    ("ReDoc", "workflow-redoc"),
+    ("OpenAPI schema", "workflow-openapi"),
+    ("Event topics (AsyncAPI)", "workflow-asyncapi"),
+]
+
+
+def documents():
+    """``[(label, url)]`` of the API's documents, where the project serves them."""
+    found = []
+    for label, name in DOCUMENTS:
+        try:
+            found.append((label, reverse(name)))
+        except NoReverseMatch:
+            pass
+    return found

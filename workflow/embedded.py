@@ -27,6 +27,16 @@ POLL = 0.5
 
 
 class EmbeddedCluster:
+    # The cluster this process started, until it is stopped (for pages that say whether
+    # workers run beside this server).
+    current = None
+
+    @classmethod
+    def running_here(cls):
+        """Whether a cluster this process started (runserver's web server) runs now."""
+        process = cls.current and cls.current.process
+        return process is not None and process.poll() is None
+
     def __init__(self, manage_py=None, say=None):
         self.manage_py = manage_py or os.path.abspath(sys.argv[0])
         self.say = say or (lambda line: print(line, flush=True))
@@ -37,6 +47,7 @@ class EmbeddedCluster:
 
     def start(self):
         self.process = self._spawn()
+        EmbeddedCluster.current = self
         atexit.register(self.stop)
         # The cluster's parent-death signal follows the thread that started it: this
         # one (the server's, which lives as long as it does), then the keeper.
@@ -83,6 +94,8 @@ class EmbeddedCluster:
         with self.lock:
             self.stopped.set()
             process, self.process = self.process, None
+            if EmbeddedCluster.current is self:
+                EmbeddedCluster.current = None
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)

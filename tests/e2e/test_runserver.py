@@ -44,10 +44,12 @@ def test_ctrl_c_stops_server_and_workers_within_five_seconds(new_stack):
 
 
 def test_noreload_also_starts_the_workers(new_stack):
-    """`runserver --noreload` runs the flow to active: the workers started too."""
+    """`runserver --noreload` runs the flow to active: the workers started too, as the
+    project's page at / says."""
     stack = new_stack(reload=False)
     user = register(stack)
     wait_active(stack, user["userId"], timeout=5)
+    assert "beside this server: runserver started them" in stack.get("/").text
 
 
 def test_code_change_reloads_server_and_workers(new_stack):
@@ -64,9 +66,11 @@ def test_code_change_reloads_server_and_workers(new_stack):
 
 
 def test_setting_turns_embedded_workers_off_for_a_separate_qcluster(new_stack):
-    """With embedded workers off, nothing runs until `manage.py qcluster` is started."""
+    """With embedded workers off, nothing runs until `manage.py qcluster` is started
+    (the project's page at / says the workers are not this server's)."""
     stack = new_stack(env={"WORKFLOW_EMBEDDED_WORKERS": "0"})
     assert stack.cluster_processes() == []
+    assert "not started by this server" in stack.get("/").text
     user = register(stack)
     time.sleep(1.5)
     status = stack.get(f"/users/{user['userId']}/status").json()

@@ -123,12 +123,20 @@ def record_lit(page):
 
 @needs_chromium
 def test_flows_page_draws_the_tutorial_flow(workbench, browser):
-    """Logged in as staff: the admin index links the workbench; Flows draws the five
+    """Logged in as staff: the admin index links the workbench, and its View site the
+    project's page (the flow, the workers running, the workbench); Flows draws the five
     tutorial steps, the three topic edges, and account.setup.completed as an emit with
     no subscriber; clicking a node shows its config."""
     context, page = logged_in(browser, workbench)
     assert page.locator(".app-workbench a", has_text="Flows").count() == 1
     shot(page, workbench, "01-admin-index")
+    page.click("#user-tools a:text('View site')")
+    page.wait_for_selector("#home-flows")
+    assert page.url == f"{workbench.base}/"
+    assert page.locator("#home-flows a", has_text="user-registration").count() == 1
+    assert page.locator("#home-workers .home-status").inner_text() == "running"
+    shot(page, workbench, "00-landing")
+    page.go_back()
     page.click(".app-workbench a:text('Flows')")
     page.wait_for_selector("#wb-graph")
     assert page.locator("#wb-flow option:checked").inner_text() == "user-registration"

@@ -109,6 +109,23 @@ def test_a_dead_embedded_cluster_is_started_again_and_says_so(tmp_path):
     assert cluster.process is None
 
 
+def test_an_embedded_cluster_says_whether_it_runs_beside_this_process(tmp_path):
+    """Running once started, not once dead (before its restart) or stopped."""
+    manage, starts = fake_manage(tmp_path, "time.sleep(60)")
+    assert not EmbeddedCluster.running_here()
+    cluster = EmbeddedCluster(manage, say=lambda line: None)
+    try:
+        cluster.start()
+        assert EmbeddedCluster.running_here()
+        with cluster.lock:  # the keeper waits: no restart yet
+            os.kill(cluster.process.pid, signal.SIGKILL)
+            cluster.process.wait()
+            assert not EmbeddedCluster.running_here()
+    finally:
+        cluster.stop()
+    assert not EmbeddedCluster.running_here()
+
+
 def test_an_embedded_cluster_that_keeps_dying_is_left_stopped_after_three_restarts(tmp_path):
     """A cluster that exits at once, again and again: three restarts, then runserver
     says it gives up and how to find the cause, and starts no more."""

@@ -3,8 +3,7 @@ sends a request and shows the response and the trace it started."""
 
 import json
 
-from django.urls import NoReverseMatch, reverse
-
+from workflow.api_urls import documents
 from workflow.registry import registry
 
 from .. import describe
@@ -26,25 +25,6 @@ def endpoint(step):
         if sends_body
         else "",
     }
-
-
-DOCUMENTS = [
-    ("Swagger UI", "workflow-swagger-ui"),
-    ("ReDoc", "workflow-redoc"),
-    ("OpenAPI schema", "workflow-openapi"),
-    ("Event topics (AsyncAPI)", "workflow-asyncapi"),
-]
-
-
-def documents():
-    """Links to the API's documents, where the project serves them."""
-    found = []
-    for label, name in DOCUMENTS:
-        try:
-            found.append((label, reverse(name)))
-        except NoReverseMatch:
-            pass
-    return found
 
 
 def page(request, site):
