@@ -1,23 +1,8 @@
-"""Plain, JSON-ready descriptions of steps for the workbench: config panels and forms."""
-
-from rest_framework import serializers
+"""Plain, JSON-ready descriptions of steps for the workbench: config panels and the
+fields of forms (their example bodies are made by ``workbench.examples``)."""
 
 from workflow.policy import QueuePolicy
 from workflow.schemas import bind
-
-EXAMPLES = [
-    (serializers.EmailField, "user@example.com"),
-    (serializers.BooleanField, False),
-    (serializers.IntegerField, 0),
-    (serializers.FloatField, 0.0),
-    (serializers.DecimalField, "0"),
-    (serializers.DateTimeField, "2026-01-01T00:00:00Z"),
-    (serializers.DateField, "2026-01-01"),
-    (serializers.UUIDField, "00000000-0000-0000-0000-000000000000"),
-    (serializers.ListField, []),
-    (serializers.DictField, {}),
-    (serializers.JSONField, {}),
-]
 
 
 def schema_fields(schema):
@@ -37,32 +22,6 @@ def schema_fields(schema):
         }
         for name, field in serializer.fields.items()
     ]
-
-
-def example_value(field):
-    if isinstance(field, serializers.ChoiceField) and field.choices:
-        return next(iter(field.choices))
-    for field_type, value in EXAMPLES:
-        if isinstance(field, field_type):
-            return value
-    if isinstance(field, serializers.BaseSerializer):
-        return example_body(field)
-    return "string"
-
-
-def example_body(schema):
-    """A request body that fills every writable field with a value of its type."""
-    if schema is None:
-        return {}
-    serializer = bind(schema, None) if not isinstance(schema, serializers.Field) else schema
-    many = isinstance(serializer, serializers.ListSerializer)
-    serializer = getattr(serializer, "child", serializer)
-    body = {
-        name: example_value(field)
-        for name, field in serializer.fields.items()
-        if not field.read_only
-    }
-    return [body] if many else body
 
 
 def topics(emits):

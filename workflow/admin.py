@@ -7,7 +7,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from .models import Delivery, Event, LogEntry, Run, StateEntry
-from .replay import FINISHED, replay_each, replay_event
+from .replay import FINISHED, replay_each, replay_event, skip_reason
 from .store import store
 
 
@@ -41,6 +41,25 @@ def report_replays(model_admin, request, replays, refusals):
         model_admin.message_user(request, f"Not replayed: {reason}", messages.WARNING)
 
 
+SKIPS_NAMED = 10
+
+
+def report_skipped(model_admin, request, skipped):
+    """One message naming the subscribers an event replay left alone (the first ten),
+    and why."""
+    if not skipped:
+        return
+    named = "; ".join(skip_reason(delivery) for delivery in skipped[:SKIPS_NAMED])
+    if len(skipped) > SKIPS_NAMED:
+        named += f"; and {len(skipped) - SKIPS_NAMED} more"
+    hint = ""
+    if any(delivery.status == Delivery.Status.SUCCEEDED for delivery in skipped):
+        hint = " To run a succeeded one again, replay that delivery from Deliveries."
+    model_admin.message_user(
+        request, f"Only failed deliveries are replayed; skipped: {named}.{hint}", messages.INFO
+    )
+
+
 def cancel_traces(model_admin, request, trace_ids):
     pending = running = 0
     for trace_id in sorted(set(trace_ids)):
@@ -61,13 +80,16 @@ class EventAdmin(ReadOnlyAdmin):
     search_fields = ["trace_id", "topic", "data"]
     actions = ["replay_events", "cancel_traces"]
 
-    @admin.action(description="Replay selected events to their subscribers", permissions=["replay"])
+    @admin.action(
+        description="Replay the failed deliveries of selected events", permissions=["replay"]
+    )
     def replay_events(self, request, queryset):
-        replays, refusals = [], []
+        replays, refusals, skipped = [], [], []
         for event in queryset:
-            made, refused = replay_event(event)
-            replays, refusals = replays + made, refusals + refused
+            made, refused, left = replay_event(event)
+            replays, refusals, skipped = replays + made, refusals + refused, skipped + left
         report_replays(self, request, replays, refusals)
+        report_skipped(self, request, skipped)
 
     @admin.action(description="Cancel the traces of selected events", permissions=["replay"])
     def cancel_traces(self, request, queryset):

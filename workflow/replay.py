@@ -5,7 +5,9 @@ by ``replay_of``, so the dead letter and its history stay as they were. Only fin
 deliveries (succeeded or dead) are replayed, and each at most once at a time: a
 delivery whose replay waits, runs or succeeded is not replayed again (two replays
 submitted at once make one). ``dead_letters()`` leaves out those whose step has since
-succeeded for the same event, so replaying every dead letter repeats no success.
+succeeded for the same event, so replaying every dead letter repeats no success, and
+``replay_event()`` re-runs only the subscribers whose newest delivery of the event went
+dead, unless told to re-run the succeeded ones too.
 """
 
 from django.db import transaction
@@ -16,7 +18,15 @@ from .errors import NotReplayable
 from .models import Delivery
 from .store import store
 
-__all__ = ["FINISHED", "NotReplayable", "dead_letters", "replay", "replay_each", "replay_event"]
+__all__ = [
+    "FINISHED",
+    "NotReplayable",
+    "dead_letters",
+    "replay",
+    "replay_each",
+    "replay_event",
+    "skip_reason",
+]
 
 Status = Delivery.Status
 FINISHED = (Status.SUCCEEDED, Status.DEAD)
@@ -51,11 +61,31 @@ def replay_each(deliveries):
     return replays, refusals
 
 
-def replay_event(event):
-    """Replay the newest finished delivery of ``event`` to each of its subscribers;
-    returns ``(replays, refusals)``."""
+def replay_event(event, succeeded_too=False):
+    """Replay, for each subscriber of ``event``, its newest delivery of it if that went
+    dead (or succeeded, with ``succeeded_too``); returns ``(replays, refusals, skipped)``,
+    ``skipped`` being the newest deliveries left as they are (``skip_reason`` says why)."""
+    wanted = FINISHED if succeeded_too else (Status.DEAD,)
     newest = latest_per_step(event.deliveries.all())
-    return replay_each(d for d in newest if d.status in FINISHED)
+    replays, refusals = replay_each(d for d in newest if d.status in wanted)
+    return replays, refusals, [d for d in newest if d.status not in wanted]
+
+
+SKIPPED = {
+    Status.SUCCEEDED: "succeeded",
+    Status.PENDING: "is pending (it will run)",
+    Status.RUNNING: "is running (replay it once it has finished, if it must)",
+    Status.CANCELLED: "was cancelled (emit again if the work must be done)",
+}
+
+
+def skip_reason(delivery):
+    """Why ``replay_event`` left ``delivery`` alone, e.g. "delivery 4 (Ship) of event 2
+    succeeded"."""
+    return (
+        f"delivery {delivery.pk} ({delivery.step_name}) of event {delivery.event_id} "
+        + SKIPPED.get(delivery.status, f"is {delivery.status}")
+    )
 
 
 def dead_letters(step=None):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from workbench.views import logs as logs_view
 from workflow import bus
 from workflow.models import Delivery, Event, LogEntry, Run, Trace
+from workflow.schemas import validate
 
 pytestmark = pytest.mark.django_db
 PAGES = ["workbench_flows", "workbench_logs", "workbench_traces", "workbench_endpoints"]
@@ -174,16 +175,14 @@ def test_a_trace_page_has_a_bar_per_run_its_events_and_its_logs(staff_client):
 
 def test_endpoints_list_api_steps_with_a_body_prefilled_from_the_schema(staff_client):
     """Every API step is listed with method and path; a POST's body is prefilled with
-    each writable field of its body schema."""
+    each writable field of its body schema, with values the schema accepts."""
     response = staff_client.get(url("workbench_endpoints"))
     endpoints = {(e["method"], e["path"]): e for e in response.context["endpoints"]}
     assert set(endpoints) >= {("POST", "/users/register"), ("GET", "/users/:userId/status")}
     register = endpoints[("POST", "/users/register")]
-    assert json.loads(register["example"]) == {
-        "name": "string",
-        "email": "user@example.com",
-        "password": "string",
-    }
+    body = json.loads(register["example"])
+    assert body == {"name": "string", "email": "user@example.com", "password": "string01"}
+    validate(register["step"].config.body_schema, body)
     assert endpoints[("GET", "/users/:userId/status")]["path_params"] == ["userId"]
     assert 'href="/api/docs/">Swagger UI</a>' in response.content.decode()
 

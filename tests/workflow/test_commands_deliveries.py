@@ -110,6 +110,32 @@ def test_filters_by_trace(history):
     assert {cells(line)[5] for line in lines[1:]} == {str(history["second"].pk)}
 
 
+def test_filters_by_the_first_characters_of_a_trace_as_it_prints_them(history):
+    """--trace takes the 8 characters the trace column shows, as `cancel` does."""
+    second = history["second"]
+    lines = deliveries("--trace", second.trace_id[:8])
+    assert {cells(line)[5] for line in lines[1:]} == {str(second.pk)}
+    assert len(lines) == 3
+
+
+def test_a_trace_prefix_of_several_traces_is_an_error_naming_a_few(steps):
+    """A prefix that begins five traces: an error naming the first three (and that there
+    are more) and asking for more characters; an unknown prefix says no trace begins so."""
+    steps.add(EventStep(name="Ship", subscribes=["order.placed"]), handler)
+    traces = [f"abcdef0{n}" + "0" * 24 for n in range(5)]
+    for trace in traces:
+        bus.emit("order.placed", {}, trace_id=trace)
+    named = ", ".join(traces[:3])
+    with pytest.raises(CommandError) as caught:
+        deliveries("--trace", "abcdef")
+    assert str(caught.value) == (
+        f"'abcdef' begins more than one trace ({named}, …); give more of its characters"
+    )
+    with pytest.raises(CommandError, match="no trace begins with 'abcdef9'"):
+        deliveries("--trace", "abcdef9")
+    assert len(deliveries("--trace", "abcdef03")) == 2
+
+
 def test_limit_shows_the_newest_and_says_how_many_more(history):
     lines = deliveries("--limit", "1")
     assert len(lines) == 3

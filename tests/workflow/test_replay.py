@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from workflow import bus
 from workflow.models import Delivery
-from workflow.replay import NotReplayable, replay, replay_event
+from workflow.replay import NotReplayable, replay, replay_event, skip_reason
 from workflow.steps import EventStep
 
 pytestmark = [pytest.mark.django_db, pytest.mark.store]
@@ -114,24 +114,72 @@ def test_a_pending_or_running_delivery_is_not_replayable(shop, status):
     assert Delivery.objects.count() == 2
 
 
-def test_replay_event_replays_the_newest_delivery_of_each_step(shop):
-    """replay_event(): per subscriber, the newest finished delivery (a replay, if one ran)."""
+def test_replay_event_replays_only_the_subscribers_whose_newest_delivery_went_dead(shop):
+    """replay_event(): per subscriber, its newest delivery (a replay, if one ran) is
+    replayed if it went dead; a subscriber whose newest succeeded is skipped, and
+    returned as skipped: its work is not done twice."""
     event = place_order()
-    ship = finish(delivery_of(event, "Ship"))
-    ship_again = finish(replay(ship), Status.SUCCEEDED)
+    ship_again = finish(replay(finish(delivery_of(event, "Ship"))))  # dead twice
     bill = finish(delivery_of(event, "Bill"), Status.SUCCEEDED)
-    replays, refusals = replay_event(event)
+    replays, refusals, skipped = replay_event(event)
+    assert [r.replay_of_id for r in replays] == [ship_again.pk]
+    assert replays[0].event_id == event.pk and refusals == []
+    assert skipped == [bill]
+    assert not Delivery.objects.filter(replay_of=bill).exists()
+
+
+def test_replay_event_skips_a_subscriber_whose_dead_delivery_was_since_replayed_and_succeeded(
+    shop,
+):
+    """Ship died, its replay succeeded: its newest delivery succeeded, so Ship is skipped."""
+    event = place_order()
+    finish(delivery_of(event, "Bill"))
+    ship_again = finish(replay(finish(delivery_of(event, "Ship"))), Status.SUCCEEDED)
+    replays, _, skipped = replay_event(event)
+    assert [r.step_name for r in replays] == ["Bill"]
+    assert skipped == [ship_again]
+
+
+def test_replay_event_with_succeeded_too_replays_the_newest_finished_delivery_of_each(shop):
+    """replay_event(succeeded_too=True): per subscriber, the newest finished delivery,
+    dead or succeeded."""
+    event = place_order()
+    ship_again = finish(replay(finish(delivery_of(event, "Ship"))), Status.SUCCEEDED)
+    bill = finish(delivery_of(event, "Bill"))
+    replays, refusals, skipped = replay_event(event, succeeded_too=True)
     assert sorted(r.replay_of_id for r in replays) == sorted([ship_again.pk, bill.pk])
-    assert all(r.event_id == event.pk for r in replays) and refusals == []
+    assert refusals == [] and skipped == []
 
 
 def test_replay_event_skips_a_step_whose_newest_delivery_is_not_finished(shop):
-    """A subscriber whose newest delivery is still pending (a replay) is not replayed again."""
+    """A subscriber whose newest delivery is still pending (a replay) is not replayed
+    again, even with succeeded_too, and is returned as skipped."""
     event = place_order()
-    replay(finish(delivery_of(event, "Ship")))  # pending replay
-    bill = finish(delivery_of(event, "Bill"), Status.SUCCEEDED)
-    replays, _ = replay_event(event)
-    assert [r.replay_of_id for r in replays] == [bill.pk]
+    pending = replay(finish(delivery_of(event, "Ship")))
+    bill = finish(delivery_of(event, "Bill"))
+    replays, _, skipped = replay_event(event)
+    assert [r.replay_of_id for r in replays] == [bill.pk] and skipped == [pending]
+    replays, _, skipped = replay_event(event, succeeded_too=True)
+    assert replays == [] and {d.status for d in skipped} == {Status.PENDING}
+    assert len(skipped) == 2
+
+
+@pytest.mark.parametrize(
+    "status, reason",
+    [
+        (Status.SUCCEEDED, "succeeded"),
+        (Status.PENDING, "is pending (it will run)"),
+        (Status.RUNNING, "is running (replay it once it has finished, if it must)"),
+        (Status.CANCELLED, "was cancelled (emit again if the work must be done)"),
+    ],
+)
+def test_skip_reason_names_the_delivery_its_step_and_event_and_why(shop, status, reason):
+    """skip_reason(): which delivery of which event was left alone, and why."""
+    event = place_order()
+    ship = delivery_of(event, "Ship")
+    Delivery.objects.filter(pk=ship.pk).update(status=status)
+    ship.refresh_from_db()
+    assert skip_reason(ship) == f"delivery {ship.pk} (Ship) of event {event.pk} {reason}"
 
 
 @pytest.mark.parametrize("status", [Status.PENDING, Status.RUNNING, Status.SUCCEEDED])
@@ -197,16 +245,49 @@ def test_command_replays_deliveries_by_id_and_names_old_and_new_ids(shop):
         ) in out
 
 
-def test_command_with_event_replays_every_subscriber_of_the_events(shop):
-    """replay --event 17 18: each subscriber's delivery of each event is replayed."""
+def test_command_with_event_replays_the_failed_subscribers_and_names_those_it_skips(shop):
+    """replay --event 17 18: of each event, the subscribers whose delivery went dead are
+    replayed; each one that succeeded is named as skipped, with how to include it."""
     first, second = place_order(1), place_order(2)
     for delivery in Delivery.objects.all():
         finish(delivery, Status.SUCCEEDED)
-    run(first.pk, second.pk, "--event")
+    ship = finish(delivery_of(second, "Ship"))
+    out = run(first.pk, second.pk, "--event")
+    replays = Delivery.objects.filter(replay_of__isnull=False)
+    assert list(replays.values_list("replay_of", flat=True)) == [ship.pk]
+    skipped = [line for line in out.splitlines() if line.startswith("skipped: ")]
+    assert skipped == [
+        f"skipped: delivery {delivery_of(event, step).pk} ({step}) of event {event.pk} succeeded"
+        for event, step in ((first, "Ship"), (first, "Bill"), (second, "Bill"))
+    ]
+    assert "--all replays succeeded ones too" in out
+    assert f"delivery {ship.pk} (Ship) replayed as delivery" in out
+
+
+def test_command_with_event_and_all_replays_every_subscriber_of_the_events(shop):
+    """replay --event 17 18 --all: each subscriber's delivery of each event is replayed,
+    succeeded or dead."""
+    first, second = place_order(1), place_order(2)
+    for delivery in Delivery.objects.all():
+        finish(delivery, Status.SUCCEEDED)
+    finish(delivery_of(second, "Ship"))
+    out = run(first.pk, second.pk, "--event", "--all")
     replays = Delivery.objects.filter(replay_of__isnull=False)
     assert sorted(replays.values_list("event_id", "step_name")) == sorted(
         [(e.pk, s) for e in (first, second) for s in ("Bill", "Ship")]
     )
+    assert "skipped" not in out
+
+
+def test_command_with_event_where_all_succeeded_replays_nothing(shop):
+    """replay --event of an event whose subscribers all succeeded: nothing is run again,
+    and the output says what was skipped and that nothing was replayed."""
+    event = place_order()
+    for delivery in Delivery.objects.all():
+        finish(delivery, Status.SUCCEEDED)
+    out = run(event.pk, "--event")
+    assert out.count("succeeded\n") == 2 and out.endswith("nothing to replay\n")
+    assert not Delivery.objects.filter(replay_of__isnull=False).exists()
 
 
 def test_command_dead_replays_dead_deliveries_not_yet_replayed(shop):
@@ -279,11 +360,12 @@ def test_command_names_an_unknown_event_id(shop):
 
 @pytest.mark.parametrize(
     "args",
-    [(1, "--dead"), (), ("--step", "Ship", 1)],
-    ids=["ids-and-dead", "nothing", "step-without-dead"],
+    [(1, "--dead"), (), ("--step", "Ship", 1), (1, "--all"), ("--dead", "--all")],
+    ids=["ids-and-dead", "nothing", "step-without-dead", "all-without-event", "all-with-dead"],
 )
 def test_command_refuses_mixed_or_missing_targets(shop, args):
-    """Ids together with --dead, neither, or --step without --dead: CommandError."""
+    """Ids together with --dead, neither, --step without --dead, or --all without
+    --event: CommandError."""
     finish(delivery_of(place_order(), "Ship"))
     with pytest.raises(CommandError):
         run(*args)
@@ -354,14 +436,26 @@ def test_admin_replay_submitted_twice_makes_one_replay(shop, admin_client):
     assert f"already replayed as delivery {again.pk} (pending)" in response.content.decode()
 
 
-def test_admin_replays_selected_events(shop, admin_client):
-    """A superuser's replay_events action replays each subscriber of the selected event."""
+def test_admin_replays_the_failed_deliveries_of_selected_events(shop, admin_client):
+    """A superuser's replay_events action replays the subscribers of the selected event
+    whose delivery went dead; the page names each one skipped and why."""
     event = place_order()
-    for delivery in Delivery.objects.all():
-        finish(delivery, Status.SUCCEEDED)
-    post_action(admin_client, "replay_events", [event.pk], model="event")
-    replays = Delivery.objects.filter(replay_of__isnull=False)
-    assert sorted(replays.values_list("step_name", flat=True)) == ["Bill", "Ship"]
+    ship = finish(delivery_of(event, "Ship"))
+    bill = finish(delivery_of(event, "Bill"), Status.SUCCEEDED)
+    page = changelist("event")
+    assert (
+        "Replay the failed deliveries of selected events" in admin_client.get(page).content.decode()
+    )
+    response = post_action(admin_client, "replay_events", [event.pk], model="event")
+    again = Delivery.objects.get(replay_of__isnull=False)
+    assert again.replay_of_id == ship.pk
+    text = response.content.decode()
+    assert f"Replayed as new deliveries: {again.pk}." in text
+    assert (
+        f"Only failed deliveries are replayed; skipped: delivery {bill.pk} (Bill) of event "
+        f"{event.pk} succeeded. To run a succeeded one again, replay that delivery from "
+        "Deliveries."
+    ) in text
 
 
 def test_staff_without_change_delivery_cannot_see_or_run_the_replay_actions(shop, client, staff):

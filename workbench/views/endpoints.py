@@ -6,7 +6,7 @@ import json
 from workflow.api_urls import documents
 from workflow.registry import registry
 
-from .. import describe
+from .. import describe, examples
 from .common import render
 
 
@@ -21,7 +21,7 @@ def endpoint(step):
         "fields": describe.schema_fields(config.body_schema),
         "query_fields": describe.schema_fields(config.query_params),
         "sends_body": sends_body,
-        "example": json.dumps(describe.example_body(config.body_schema), indent=2)
+        "example": json.dumps(examples.example_body(config.body_schema), indent=2)
         if sends_body
         else "",
     }

@@ -3,13 +3,14 @@
 manage.py deliveries                         # the latest 20
 manage.py deliveries --dead                  # dead letters (replay them: manage.py replay)
 manage.py deliveries --step SendWelcomeEmail --status pending --limit 50
-manage.py deliveries --trace 4bf92f3577b34da6a3ce929d0e0e4736
+manage.py deliveries --trace 4bf92f35     # a trace: its id, or its first characters
 
 One line per delivery: id, step, status, attempts, topic and event, trace, last error.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
+from workflow.management.traces import find_trace
 from workflow.models import Delivery
 from workflow.registry import registry
 
@@ -62,7 +63,9 @@ class Command(BaseCommand):
         parser.add_argument("--dead", action="store_true", help="only dead letters")
         parser.add_argument("--status", choices=Status.values, help="only this status")
         parser.add_argument("--step", help="only this step's deliveries")
-        parser.add_argument("--trace", help="only this trace's deliveries")
+        parser.add_argument(
+            "--trace", help="only this trace's deliveries (its id, or its first characters)"
+        )
         parser.add_argument("--limit", type=int, default=20, help="at most N (default 20)")
 
     def handle(self, *args, dead, status, step, trace, limit, **options):
@@ -76,7 +79,7 @@ class Command(BaseCommand):
         if step:
             found = found.filter(step_name=step)
         if trace:
-            found = found.filter(trace_id=trace)
+            found = found.filter(trace_id=find_trace(trace))
         total = found.count()
         if not total and step and registry.get(step) is None:
             known = ", ".join(sorted(s.name for s in registry))
