@@ -6,9 +6,12 @@ setup 0.8 s (both simulated by sleeping, as there).
 
 import secrets
 import time
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from workflow.state import State
 
 from .models import Account
 
@@ -21,17 +24,17 @@ class EmailTaken(Exception):
     pass
 
 
-def iso_now():
+def iso_now() -> str:
     """The time as the tutorial writes it: 2024-01-28T10:30:00.000Z."""
     return timezone.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def new_user_id():
+def new_user_id() -> str:
     """``user-<ms>-<random>``: sortable like the tutorial's, unique within a millisecond."""
     return f"user-{time.time_ns() // 1_000_000}-{secrets.token_hex(4)}"
 
 
-def register_user(state, name, email, password_hash):
+def register_user(state: State, name: str, email: str, password_hash: str) -> dict[str, Any]:
     """Create the account and the pending user; raises EmailTaken for a known email."""
     user_id = new_user_id()
     try:
@@ -52,7 +55,7 @@ def register_user(state, name, email, password_hash):
     return user
 
 
-def send_welcome_email(state, user_id, name, email):
+def send_welcome_email(state: State, user_id: str, name: str, email: str) -> dict[str, Any]:
     """Send (simulated) and record the welcome email; returns the email.sent data."""
     message = {
         "to": email,
@@ -74,7 +77,7 @@ def send_welcome_email(state, user_id, name, email):
     return {"userId": user_id, "email": email, "type": "welcome", "sentAt": iso_now()}
 
 
-def setup_account(state, user_id, name, email):
+def setup_account(state: State, user_id: str, name: str, email: str) -> dict[str, Any]:
     """Create default settings and profile, and activate the user."""
     settings = {
         "userId": user_id,
@@ -102,7 +105,7 @@ def setup_account(state, user_id, name, email):
     return {"userId": user_id, "settings": settings, "profile": profile}
 
 
-def log_notification(state, user_id, email, type, sent_at):
+def log_notification(state: State, user_id: str, email: str, type: str, sent_at: str) -> str:
     """Store the notification log entry and count it for the user."""
     log_id = f"{user_id}-{type}-{time.time_ns() // 1_000_000}"
     state.set(
@@ -127,7 +130,7 @@ def log_notification(state, user_id, email, type, sent_at):
     return log_id
 
 
-def user_status(state, user_id):
+def user_status(state: State, user_id: str) -> dict[str, Any] | None:
     """The status view of a user, or None if there is no such user."""
     user = state.get("users", user_id)
     if user is None:

@@ -24,15 +24,21 @@ then fails with a message saying where to add ``await``.
 import asyncio
 import inspect
 import time
+from collections.abc import Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 
 from .errors import HandlerTimeout
 
-STATE_METHODS = ("get", "set", "delete", "get_group", "clear", "update")
+if TYPE_CHECKING:
+    from .context import Context, EmitMessage
+    from .logs import StepLogger
+    from .registry import RegisteredStep
+    from .state import State
 
 
-def is_async(fn):
+def is_async(fn: object) -> bool:
     """True for an ``async def`` function, or an object whose ``__call__`` is one."""
     if iscoroutinefunction(fn):
         return True
@@ -47,11 +53,13 @@ class NotAwaited(TypeError):
 class _Call:
     """A context method call from async code: runs in the caller's sync thread when awaited."""
 
-    def __init__(self, fn, args, kwargs, label):
+    def __init__(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: str
+    ) -> None:
         self.fn, self.args, self.kwargs, self.label = fn, args, kwargs, label
         self.awaited = False
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Any]:
         self.awaited = True
         run = sync_to_async(self.fn, thread_sensitive=True)
         return run(*self.args, **self.kwargs).__await__()
@@ -60,15 +68,17 @@ class _Call:
 class _Calls:
     """The calls an async handler made, to find those it forgot to await."""
 
-    def __init__(self):
-        self.made = []
+    def __init__(self) -> None:
+        self.made: list[_Call] = []
 
-    def make(self, fn, args, kwargs, label):
+    def make(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: str
+    ) -> _Call:
         call = _Call(fn, args, kwargs, label)
         self.made.append(call)
         return call
 
-    def check(self):
+    def check(self) -> None:
         missed = [call.label for call in self.made if not call.awaited]
         self.made = [call for call in self.made if not call.awaited]
         if missed:
@@ -79,18 +89,34 @@ class _Calls:
 
 
 class AsyncState:
-    """``ctx.state`` for async code: each method returns an awaitable."""
+    """``ctx.state`` for async code: each method of ``State`` returns an awaitable."""
 
-    def __init__(self, state, calls):
+    def __init__(self, state: "State", calls: _Calls) -> None:
         self._state = state
         self._calls = calls
 
-    def __getattr__(self, name):
-        if name not in STATE_METHODS:
-            raise AttributeError(name)
-        method = getattr(self._state, name)
-        label = f"ctx.state.{name}"
-        return lambda *args, **kwargs: self._calls.make(method, args, kwargs, label)
+    def _call(self, name: str, *args: Any) -> Awaitable[Any]:
+        return self._calls.make(getattr(self._state, name), args, {}, f"ctx.state.{name}")
+
+    def get(self, group: str, key: str, default: Any = None) -> Awaitable[Any]:
+        return self._call("get", group, key, default)
+
+    def set(self, group: str, key: str, value: Any) -> Awaitable[Any]:
+        return self._call("set", group, key, value)
+
+    def delete(self, group: str, key: str) -> Awaitable[bool]:
+        return self._call("delete", group, key)
+
+    def get_group(self, group: str) -> Awaitable[dict[str, Any]]:
+        return self._call("get_group", group)
+
+    def clear(self, group: str) -> Awaitable[int]:
+        return self._call("clear", group)
+
+    def update(
+        self, group: str, key: str, fn: Callable[[Any], Any], default: Any = None
+    ) -> Awaitable[Any]:
+        return self._call("update", group, key, fn, default)
 
 
 class AsyncContext:
@@ -99,18 +125,33 @@ class AsyncContext:
     ``trace_id``, ``flows``, ``logger`` and ``step`` are the wrapped context's.
     """
 
-    def __init__(self, ctx):
+    # Read from the wrapped context (``__getattr__``); declared for editors and mypy.
+    step: "RegisteredStep"
+    trace_id: str
+    flows: list[str]
+    logger: "StepLogger"
+
+    def __init__(self, ctx: "Context") -> None:
         self.sync = ctx
         self._calls = _Calls()
         self.state = AsyncState(ctx.state, self._calls)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.sync, name)
 
-    def emit(self, topic, data=None, **options):
+    def emit(
+        self,
+        topic: "str | EmitMessage",
+        data: Any = None,
+        *,
+        delay: float | None = None,
+        idempotency_key: str | int | None = None,
+    ) -> Awaitable[None]:
+        """``await ctx.emit(topic, data)``: ``Context.emit``, from async code."""
+        options = {"delay": delay, "idempotency_key": idempotency_key}
         return self._calls.make(self.sync.emit, (topic, data), options, "ctx.emit")
 
-    def check_awaited(self):
+    def check_awaited(self) -> None:
         self._calls.check()
 
 

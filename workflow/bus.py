@@ -7,7 +7,9 @@ receiver the bridge sends the wake-up jobs. If the process dies between the comm
 and the jobs, the ticker's sweeper finds the deliveries and sends them.
 """
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,13 +18,20 @@ from . import signals
 from .jsonutil import json_copy
 from .models import Delivery, Event, Trace, new_trace_id
 from .policy import QueuePolicy
-from .registry import registry
+from .registry import RegisteredStep, registry
 from .store import store
 
 
 def emit(
-    topic, data, *, trace_id=None, emitted_by="", delay=None, idempotency_key=None, caused_by=None
-):
+    topic: str,
+    data: Any,
+    *,
+    trace_id: str | None = None,
+    emitted_by: str = "",
+    delay: float | None = None,
+    idempotency_key: str | int | None = None,
+    caused_by: Event | None = None,
+) -> Event:
     """Record ``topic`` with ``data`` for every subscriber; returns the ``Event``.
 
     Called inside a transaction, the event is part of it and is delivered only if
@@ -59,7 +68,9 @@ def emit(
     return event
 
 
-def delivery_for(step, event, now, delay):
+def delivery_for(
+    step: RegisteredStep, event: Event, now: datetime, delay: float | None
+) -> Delivery:
     """A delivery of ``event`` to ``step``, due after the emit's or the step's delay."""
     policy = QueuePolicy.for_step(step)
     wait = max(delay or 0, policy.delay_seconds)
@@ -73,11 +84,11 @@ def delivery_for(step, event, now, delay):
     )
 
 
-def after_commit(event, deliveries):
+def after_commit(event: Event, deliveries: list[Delivery]) -> Callable[[], None]:
     """What runs once the emit commits: a named function, which Django's robust
     ``on_commit`` can name in its log if it fails (a ``partial`` breaks that log)."""
 
-    def committed():
+    def committed() -> None:
         signals.send(signals.event_emitted, sender=Event, event=event, deliveries=deliveries)
 
     return committed

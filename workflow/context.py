@@ -8,37 +8,82 @@ through, inside the request's transaction.
 Each emit of a background attempt is one deeper in its trace than the event the
 attempt handles; past ``WORKFLOW["MAX_DEPTH"]`` it fails (``EmitTooDeep``), naming the
 steps that keep emitting to each other, so a cycle of steps stops there.
+
+Annotate a handler's ``ctx`` as ``Context`` (``workflow.handlers`` has every handler type).
 """
+
+from collections.abc import Mapping
+from typing import Any, Required, TypedDict
 
 from . import bus
 from .conf import workflow_settings
 from .errors import EmitTooDeep, UndeclaredEmit
 from .jsonutil import json_copy
 from .logs import StepLogger
-from .models import Event
-from .state import AttemptState, StateStore
+from .models import Event, Run
+from .registry import RegisteredStep
+from .state import AttemptState, State, StateStore
 
-__all__ = ["Context", "EmitTooDeep", "UndeclaredEmit"]
+__all__ = ["Context", "EmitMessage", "EmitTooDeep", "UndeclaredEmit"]
+
+
+class EmitMessage(TypedDict, total=False):
+    """The one-argument form of ``ctx.emit``: ``{"topic": ..., "data": ...}``."""
+
+    topic: Required[str]
+    data: Any
+    delay: float | None
+    idempotency_key: str | int | None
 
 
 class Context:
-    def __init__(self, step, trace_id, *, held, logger=None, run=None, event=None):
+    """What a handler gets as ``ctx``: ``emit``, ``state``, ``logger``, ``trace_id``, ``flows``."""
+
+    step: RegisteredStep
+    trace_id: str
+    """The trace this run belongs to (an API response carries it in ``X-Trace-Id``)."""
+    flows: list[str]
+    """The step's flows."""
+    state: State
+    """The shared state: ``get``, ``set``, ``delete``, ``get_group``, ``clear``, ``update``."""
+    logger: StepLogger
+    """Structured log lines: ``debug``, ``info``, ``warn``, ``error``."""
+    event: Event | None
+    """The event this attempt handles (None: an API call, a cron slot)."""
+
+    def __init__(
+        self,
+        step: RegisteredStep,
+        trace_id: str,
+        *,
+        held: bool,
+        logger: StepLogger | None = None,
+        run: Run | None = None,
+        event: Event | None = None,
+    ) -> None:
         self.step = step
         self.trace_id = trace_id
         self.flows = list(step.config.flows)
         self.held = held
         self.state = AttemptState() if held else StateStore()
         self.logger = logger or StepLogger(step.name, trace_id, run=run)
-        self.event = event  # the event this attempt handles (None: an API call, a cron slot)
-        self._emits = []
+        self.event = event
+        self._emits: list[tuple[str, Any, dict[str, Any]]] = []
 
-    def emit(self, topic, data=None, *, delay=None, idempotency_key=None):
+    def emit(
+        self,
+        topic: str | EmitMessage,
+        data: Any = None,
+        *,
+        delay: float | None = None,
+        idempotency_key: str | int | None = None,
+    ) -> None:
         """Emit ``data`` on ``topic`` (also ``emit({"topic": ..., "data": ...})``).
 
         ``delay`` (seconds) delivers it later; ``idempotency_key`` delivers it once
         per key, however many times it is emitted.
         """
-        options = {"delay": delay, "idempotency_key": idempotency_key}
+        options: dict[str, Any] = {"delay": delay, "idempotency_key": idempotency_key}
         if isinstance(topic, dict):
             topic, data, options = self._unpack(topic, data, options)
         declared = self.step.config.emit_topics
@@ -56,7 +101,9 @@ class Context:
             self._send(topic, data, options)
 
     @staticmethod
-    def _unpack(message, data, options):
+    def _unpack(
+        message: Mapping[str, Any], data: Any, options: dict[str, Any]
+    ) -> tuple[str, Any, dict[str, Any]]:
         unknown = set(message) - {"topic", "data", *options}
         if "topic" not in message or unknown:
             raise TypeError(
@@ -65,7 +112,7 @@ class Context:
         options = {name: message.get(name, value) for name, value in options.items()}
         return message["topic"], message.get("data", data), options
 
-    def _check_depth(self, topic):
+    def _check_depth(self, topic: str) -> None:
         depth = 0 if self.event is None else self.event.depth + 1
         limit = workflow_settings.MAX_DEPTH
         if depth > limit:
@@ -76,7 +123,7 @@ class Context:
                 "the cycle (or emit only while there is work left), or raise MAX_DEPTH"
             )
 
-    def _send(self, topic, data, options):
+    def _send(self, topic: str, data: Any, options: dict[str, Any]) -> None:
         bus.emit(
             topic,
             data,
@@ -86,24 +133,28 @@ class Context:
             **options,
         )
 
-    def holds_writes(self):
+    def holds_writes(self) -> bool:
         """True if ``commit()`` has something to write (held emits or state writes)."""
-        return bool(self._emits) or (self.held and self.state.holds_writes())
+        held_state = isinstance(self.state, AttemptState) and self.state.holds_writes()
+        return bool(self._emits) or held_state
 
-    def commit(self):
+    def commit(self) -> None:
         """Write what a background attempt held: state first, then its emits, in the
         caller's transaction. Once per transaction: what it holds is kept, so a
         transaction that rolls back (a deadlock, a lost connection) can be retried."""
-        if self.held:
+        if isinstance(self.state, AttemptState):
             self.state.apply()
+        if self.held:
             for topic, data, options in self._emits:
                 self._send(topic, data, options)
 
 
-def describe_cycle(event, step_name, longest=64):
+def describe_cycle(event: Event | None, step_name: str, longest: int = 64) -> str:
     """The steps whose emits led to ``event``, as the cycle where they repeat: "the steps
     A -> B -> A form a cycle (topics 'a', 'b')"."""
-    chain = [(step_name, None)]  # newest first: (step, topic it emitted)
+    chain: list[tuple[str, str | None]] = [
+        (step_name, None)
+    ]  # newest first: (step, topic it emitted)
     seen = event
     while seen is not None and len(chain) <= longest:
         chain.append((seen.emitted_by, seen.topic))

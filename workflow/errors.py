@@ -32,7 +32,7 @@ class EmitTooDeep(NonRetryable):
 class HandlerTimeout(Exception):
     """An attempt ran past its handler timeout (``infrastructure={"handler": {"timeout": s}}``)."""
 
-    def __init__(self, seconds):
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         super().__init__(f"timed out after {seconds:g} s")
 

@@ -13,6 +13,8 @@ returns, since async code may not use the database directly.
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
@@ -20,7 +22,7 @@ from django.db import connection
 from . import signals
 from .conf import workflow_settings
 from .connections import give_back
-from .models import LogEntry
+from .models import LogEntry, Run
 
 python_logger = logging.getLogger("workflow.steps")
 REDACTED = "[redacted]"
@@ -32,7 +34,7 @@ LEVELS = {
 }
 
 
-def redact(value, keys=None):
+def redact(value: Any, keys: list[str] | None = None) -> Any:
     """``value`` with every field whose name contains a configured key replaced."""
     keys = keys if keys is not None else [k.lower() for k in workflow_settings.REDACT_KEYS]
     if isinstance(value, dict):
@@ -46,18 +48,18 @@ def redact(value, keys=None):
 
 
 class _Encoder(DjangoJSONEncoder):
-    def default(self, o):
+    def default(self, o: Any) -> Any:
         try:
             return super().default(o)
         except TypeError:
             return repr(o)
 
 
-def jsonable(fields):
+def jsonable(fields: Any) -> Any:
     return json.loads(json.dumps(fields, cls=_Encoder))
 
 
-def in_event_loop():
+def in_event_loop() -> bool:
     """True in async code, where the database may not be used directly."""
     try:
         asyncio.get_running_loop()
@@ -67,27 +69,35 @@ def in_event_loop():
 
 
 class StepLogger:
-    def __init__(self, step_name, trace_id, run=None):
+    """``ctx.logger``: ``info("message", {"field": value})`` or ``info("message", field=value)``."""
+
+    def __init__(self, step_name: str, trace_id: str, run: Run | None = None) -> None:
         self.step_name = step_name
         self.trace_id = trace_id
         self.run = run
-        self._pending = []
+        self._pending: list[LogEntry] = []
 
-    def debug(self, message, fields=None, **kwargs):
+    def debug(self, message: str, fields: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         self._log("debug", message, fields, kwargs)
 
-    def info(self, message, fields=None, **kwargs):
+    def info(self, message: str, fields: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         self._log("info", message, fields, kwargs)
 
-    def warn(self, message, fields=None, **kwargs):
+    def warn(self, message: str, fields: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         self._log("warn", message, fields, kwargs)
 
     warning = warn
 
-    def error(self, message, fields=None, **kwargs):
+    def error(self, message: str, fields: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         self._log("error", message, fields, kwargs)
 
-    def _log(self, level, message, fields, kwargs):
+    def _log(
+        self,
+        level: str,
+        message: str,
+        fields: Mapping[str, Any] | None,
+        kwargs: dict[str, Any],
+    ) -> None:
         data = redact(jsonable({**(fields or {}), **kwargs}))
         message = str(message)
         if python_logger.isEnabledFor(LEVELS[level]):
@@ -115,11 +125,11 @@ class StepLogger:
         if not in_event_loop() and not connection.in_atomic_block:
             self.flush()
 
-    def flush(self):
+    def flush(self) -> None:
         """Store the lines held back while a transaction was open (or by async code)."""
         self.store(self.take())
 
-    def store(self, entries):
+    def store(self, entries: list[LogEntry]) -> None:
         """Store ``entries`` (from ``take()``); a failure is logged, not raised."""
         if not entries:
             return
@@ -130,7 +140,7 @@ class StepLogger:
             return
         self.stored(entries)
 
-    def take(self):
+    def take(self) -> list[LogEntry]:
         """The lines waiting to be stored, if they can be stored now (no transaction
         open, not in async code), each with this logger's run; the caller stores them,
         then calls ``stored()``."""
@@ -141,7 +151,7 @@ class StepLogger:
             entry.run = entry.run or self.run
         return pending
 
-    def stored(self, entries):
+    def stored(self, entries: list[LogEntry]) -> None:
         """``entries`` (from ``take()``) are stored: announce them."""
         # Back to the pool (PostgreSQL): a handler that logs, then waits on a mail server
         # or an API, holds no connection while it waits.

@@ -22,13 +22,14 @@ import os
 import signal
 import socket
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 logger = logging.getLogger("workflow")
 NOTES_ENV = "WORKFLOW_CLUSTER_NOTES"
 PR_SET_PDEATHSIG = 1
-_parent = {}
+_parent: dict[str, int] = {}
 
 
 def start_token(pid=None):
@@ -149,7 +150,7 @@ def alive(worker):
         return False
 
 
-_in_worker = {}
+_in_worker: dict[str, Any] = {}
 
 
 def worker_started(**kwargs):

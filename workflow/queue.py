@@ -15,6 +15,7 @@ import math
 import os
 import threading
 from contextlib import nullcontext
+from typing import Any
 
 from django.db import DatabaseError, connection, reset_queries, router, transaction
 from django_q.brokers import get_broker
@@ -157,7 +158,7 @@ def _new_waker_after_fork():
 
 os.register_at_fork(after_in_child=_new_waker_after_fork)
 
-_brokers = {}
+_brokers: dict[int, Any] = {}  # pid -> django-q2's broker
 
 
 def broker():

@@ -8,9 +8,11 @@ with an id, the file and the fix (and runserver refuses to start until it is fix
 
 import inspect
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -27,16 +29,16 @@ class RegisteredStep:
     """A step's config with its handler and the file that declared it."""
 
     config: Step
-    handler: object
+    handler: Callable[..., Any] | None
     module: str
     file: str
 
     @property
-    def name(self):
+    def name(self) -> str:
         return self.config.name
 
     @property
-    def type(self):
+    def type(self) -> str:
         return self.config.type
 
 

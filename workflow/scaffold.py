@@ -2,7 +2,9 @@
 
 Both pass as written: the step loads, its test runs it (a ``FlowTester`` through the
 real URL or a real delivery, and ``call_handler`` with a mock context). Each holds a
-serializer stub with one example field, ``message``, to replace with your own.
+serializer stub with one example field, ``message``, to replace with your own. The
+handler is annotated (``workflow.handlers``), so an editor completes ``ctx.`` and a type
+checker checks it.
 """
 
 import json
@@ -97,11 +99,26 @@ def render_step(spec):
     )
 
 
+HANDLER_TYPES = {
+    "api": "from workflow.handlers import ApiRequest, ApiResponse, Context\n",
+    "event": "from workflow.handlers import Context\n",
+    "cron": "from workflow.handlers import Context\n",
+    "noop": "",
+}
+
+
 def header(spec, step_class, serializer=True):
     description = spec.description.replace("\\", "/").replace('"', "'")
     doc = f'"""{spec.name} ({spec.type} step): {description}"""\n\n'
+    stdlib = "from typing import Any\n\n" if spec.type == "event" else ""
     imports = "from rest_framework import serializers\n\n" if serializer else ""
-    return doc + imports + f"from workflow.steps import {step_class}\n"
+    return (
+        doc
+        + stdlib
+        + imports
+        + HANDLER_TYPES[spec.type]
+        + f"from workflow.steps import {step_class}\n"
+    )
 
 
 def api_step(spec):
@@ -124,7 +141,7 @@ def api_step(spec):
         ")",
     ]
     handler = (
-        "def handler(request, ctx):\n"
+        "def handler(request: ApiRequest, ctx: Context) -> ApiResponse:\n"
         f"    ctx.logger.info({literal(spec.name + ' called')}, "
         "path_params=request.path_params)\n"
         + emit_lines(spec, data)
@@ -148,7 +165,7 @@ def event_step(spec):
     ]
     group = spec.snake.replace("_", "-")
     handler = (
-        "def handler(input, ctx):\n"
+        "def handler(input: dict[str, Any], ctx: Context) -> None:\n"
         f"    ctx.logger.info({literal(spec.name + ' received')}, "
         '{"message": input["message"]})\n'
         f'    ctx.state.set({literal(group)}, ctx.trace_id, {{"message": input["message"]}})\n'
@@ -162,7 +179,7 @@ def cron_step(spec):
     common, emits = common_fields(spec)
     config = ["config = CronStep(", *common, f"    cron={literal(spec.cron)},", emits, ")"]
     handler = (
-        "def handler(ctx):\n"
+        "def handler(ctx: Context) -> None:\n"
         f"    ctx.logger.info({literal(spec.name + ' ran')})\n"
         + emit_lines(spec, f'{{"message": "{spec.name} ran"}}')
     )

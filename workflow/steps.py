@@ -7,8 +7,9 @@ construction with a ``StepConfigError`` saying what to write instead.
 """
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from croniter import croniter
 from rest_framework import serializers
@@ -27,6 +28,9 @@ POLICY_EXAMPLES = {
 }
 PATH_SEGMENT = re.compile(r"^(:[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9._~\-]*)$")
 
+Schema: TypeAlias = type[serializers.BaseSerializer] | serializers.BaseSerializer
+"""A DRF serializer, as a class (``NewUserSerializer``) or an instance (``Foo(many=True)``)."""
+
 
 @dataclass(frozen=True)
 class Emit:
@@ -37,7 +41,7 @@ class Emit:
     conditional: bool = False
 
 
-def _emits(value, field_name):
+def _emits(value: Any, field_name: str) -> tuple[Emit, ...]:
     if isinstance(value, str | dict):
         raise StepConfigError(f"{field_name} must be a list, e.g. {field_name}=[{value!r}]")
     result = []
@@ -60,7 +64,7 @@ def _emits(value, field_name):
     return tuple(result)
 
 
-def _topics(value, field_name):
+def _topics(value: Any, field_name: str) -> tuple[str, ...]:
     if isinstance(value, str):
         raise StepConfigError(f"{field_name} must be a list, e.g. {field_name}=[{value!r}]")
     topics = tuple(value or ())
@@ -70,7 +74,7 @@ def _topics(value, field_name):
     return topics
 
 
-def _serializer(value, field_name):
+def _serializer(value: Any, field_name: str) -> Schema | None:
     if value is None:
         return None
     if isinstance(value, type) and issubclass(value, serializers.BaseSerializer):
@@ -92,13 +96,14 @@ class Step:
 
     name: str
     description: str = ""
-    flows: list[str] = field(default_factory=list)
-    emits: list[Any] = field(default_factory=list)
-    virtual_emits: list[Any] = field(default_factory=list)
-    virtual_subscribes: list[str] = field(default_factory=list)
-    infrastructure: dict = field(default_factory=dict)
+    flows: Sequence[str] = field(default_factory=list)
+    # Topic names or {"topic": ..., "label": ..., "conditional": ...}; kept as Emit.
+    emits: Sequence[Any] = field(default_factory=list)
+    virtual_emits: Sequence[Any] = field(default_factory=list)
+    virtual_subscribes: Sequence[str] = field(default_factory=list)
+    infrastructure: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z][\w.\-]*", self.name):
             raise StepConfigError(
                 f"name must be a word such as 'SendWelcomeEmail', not {self.name!r}"
@@ -110,11 +115,11 @@ class Step:
         self.queue = check_infrastructure(self.infrastructure)
 
     @property
-    def emit_topics(self):
+    def emit_topics(self) -> set[str]:
         return {emit.topic for emit in self.emits}
 
     @property
-    def subscribe_topics(self):
+    def subscribe_topics(self) -> Sequence[str]:
         return ()
 
 
@@ -131,16 +136,16 @@ class ApiStep(Step):
 
     method: str
     path: str
-    body_schema: Any = None
-    response_schema: dict = field(default_factory=dict)
-    query_params: Any = None
-    middleware: list = field(default_factory=list)
+    body_schema: Schema | None = None
+    response_schema: dict[int, Schema | None] = field(default_factory=dict)
+    query_params: Schema | None = None
+    middleware: Sequence[Callable[..., Any]] = field(default_factory=list)
     # DRF's own policies; None keeps the project's REST_FRAMEWORK defaults.
-    permission_classes: Any = None
-    authentication_classes: Any = None
-    throttle_classes: Any = None
+    permission_classes: Sequence[Any] | None = None
+    authentication_classes: Sequence[Any] | None = None
+    throttle_classes: Sequence[Any] | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         self.method = str(self.method).upper()
         if self.method not in HTTP_METHODS:
@@ -167,7 +172,7 @@ class ApiStep(Step):
         }
         self._check_policies()
 
-    def _check_policies(self):
+    def _check_policies(self) -> None:
         if isinstance(self.middleware, str) or not isinstance(self.middleware, list | tuple):
             raise StepConfigError("middleware must be a list, e.g. middleware=[require_api_key]")
         for fn in self.middleware:
@@ -179,11 +184,11 @@ class ApiStep(Step):
                 raise StepConfigError(problem)
 
     @property
-    def path_params(self):
+    def path_params(self) -> list[str]:
         return [s[1:] for s in self.path.strip("/").split("/") if s.startswith(":")]
 
     @property
-    def route(self):
+    def route(self) -> str:
         """The Django URL pattern for ``path`` (``:userId`` becomes ``<str:userId>``)."""
         segments = self.path.strip("/").split("/")
         converted = [f"<str:{s[1:]}>" if s.startswith(":") else s for s in segments]
@@ -197,10 +202,10 @@ class EventStep(Step):
     type: ClassVar[str] = "event"
     handler_params: ClassVar[tuple[str, ...]] = ("input", "ctx")
 
-    subscribes: list[str]
-    input: Any = None
+    subscribes: Sequence[str]
+    input: Schema | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         self.subscribes = _topics(self.subscribes, "subscribes")
         if not self.subscribes:
@@ -211,7 +216,7 @@ class EventStep(Step):
         self.input = _serializer(self.input, "input")
 
     @property
-    def subscribe_topics(self):
+    def subscribe_topics(self) -> Sequence[str]:
         return self.subscribes
 
 
@@ -224,7 +229,7 @@ class CronStep(Step):
 
     cron: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.cron, str) or not croniter.is_valid(self.cron):
             raise StepConfigError(
@@ -241,4 +246,6 @@ class NoopStep(Step):
     handler_params: ClassVar[tuple[str, ...]] = ()
 
 
-STEP_TYPES = {cls.type: cls for cls in (ApiStep, EventStep, CronStep, NoopStep)}
+STEP_TYPES: dict[str, type[Step]] = {
+    cls.type: cls for cls in (ApiStep, EventStep, CronStep, NoopStep)
+}

@@ -22,8 +22,12 @@ One handler alone, with no database: ``call_handler`` (from ``workflow.mocks``).
 Fixtures (``pytest_plugins = ["workflow.testing"]`` in a conftest): ``flow``.
 """
 
+from __future__ import annotations
+
 import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import pytest
@@ -40,6 +44,9 @@ from .state import StateStore
 from .store import store
 from .ticker import fire_cron
 
+if TYPE_CHECKING:
+    from rest_framework.response import _MonkeyPatchedResponse as Response
+
 __all__ = [
     "Emitted",
     "FlowNotQuiet",
@@ -52,6 +59,8 @@ __all__ = [
 ]
 
 Status = Delivery.Status
+# A delivery a FlowTester ran: (delivery id, step name, run status).
+DeliveryRun = tuple[int, str, str]
 
 
 class FlowNotQuiet(AssertionError):
@@ -59,20 +68,38 @@ class FlowNotQuiet(AssertionError):
 
 
 class FlowTester:
-    def __init__(self, client=None, *, sleep=True, fast_forward=True, max_runs=500):
+    """Drives a flow inline (API calls, emits, cron slots) and asserts on what it did."""
+
+    def __init__(
+        self,
+        client: APIClient | None = None,
+        *,
+        sleep: bool = True,
+        fast_forward: bool = True,
+        max_runs: int = 500,
+    ) -> None:
         self.client = client or APIClient()
         self.sleep = sleep
         self.fast_forward = fast_forward
         self.max_runs = max_runs
-        self.lines = []  # LogLine, as steps logged them
-        self.slept = []  # seconds handlers asked to sleep, when sleep=False
-        self.runs = []  # (delivery id, step name, run status), in order
+        self.lines: list[LogLine] = []  # as steps logged them
+        self.slept: list[float] = []  # seconds handlers asked to sleep, when sleep=False
+        self.runs: list[DeliveryRun] = []  # in order
         self.first_event = (Event.objects.aggregate(last=Max("pk"))["last"] or 0) + 1
         self.first_delivery = (Delivery.objects.aggregate(last=Max("pk"))["last"] or 0) + 1
 
     # Driving the flow ------------------------------------------------------------
 
-    def request(self, method, path, data=None, *, run=True, headers=None, **extra):
+    def request(
+        self,
+        method: str,
+        path: str,
+        data: Any = None,
+        *,
+        run: bool = True,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> Response:
         """Call an API step through its URL; then run the flow until quiet."""
         call = getattr(self.client, method.lower())
         if data is not None and method.upper() not in ("GET", "HEAD"):
@@ -83,29 +110,29 @@ class FlowTester:
             self.run_until_quiet()
         return response
 
-    def get(self, path, data=None, **kwargs):
+    def get(self, path: str, data: Any = None, **kwargs: Any) -> Response:
         return self.request("GET", path, data, **kwargs)
 
-    def post(self, path, data=None, **kwargs):
+    def post(self, path: str, data: Any = None, **kwargs: Any) -> Response:
         return self.request("POST", path, data, **kwargs)
 
-    def put(self, path, data=None, **kwargs):
+    def put(self, path: str, data: Any = None, **kwargs: Any) -> Response:
         return self.request("PUT", path, data, **kwargs)
 
-    def patch(self, path, data=None, **kwargs):
+    def patch(self, path: str, data: Any = None, **kwargs: Any) -> Response:
         return self.request("PATCH", path, data, **kwargs)
 
-    def delete(self, path, data=None, **kwargs):
+    def delete(self, path: str, data: Any = None, **kwargs: Any) -> Response:
         return self.request("DELETE", path, data, **kwargs)
 
-    def emit(self, topic, data=None, *, run=True, **options):
+    def emit(self, topic: str, data: Any = None, *, run: bool = True, **options: Any) -> Event:
         """Emit from outside any step (as ``manage.py emit``); then run until quiet."""
         event = bus.emit(topic, {} if data is None else data, **options)
         if run:
             self.run_until_quiet()
         return event
 
-    def cron(self, step_name, *, run=True):
+    def cron(self, step_name: str, *, run: bool = True) -> None:
         """Fire a cron step's slot now (as the ticker would); then run until quiet."""
         step = registry.get(step_name)
         if step is None or step.type != "cron":
@@ -114,9 +141,9 @@ class FlowTester:
         if run:
             self.run_until_quiet()
 
-    def run_until_quiet(self):
+    def run_until_quiet(self) -> list[DeliveryRun]:
         """Run pending deliveries, oldest first, until none is left; the runs made."""
-        made = []
+        made: list[DeliveryRun] = []
         while True:
             due = self._due()
             if not due:
@@ -128,7 +155,7 @@ class FlowTester:
             if len(made) > self.max_runs:
                 raise FlowNotQuiet(f"more than {self.max_runs} runs:\n{self.summary()}")
 
-    def _due(self):
+    def _due(self) -> list[int]:
         now = timezone.now()
         pending = Delivery.objects.filter(status=Status.PENDING)
         if self.fast_forward:
@@ -137,7 +164,7 @@ class FlowTester:
             pending = pending.filter(due_at__lte=now)
         return list(pending.order_by("pk").values_list("pk", flat=True))
 
-    def _run(self, delivery_id):
+    def _run(self, delivery_id: int) -> DeliveryRun | None:
         with self.watching():
             status = runner.run_delivery(delivery_id, worker="FlowTester")
         if status is None:
@@ -147,7 +174,7 @@ class FlowTester:
         return self.runs[-1]
 
     @contextmanager
-    def watching(self):
+    def watching(self) -> Iterator[None]:
         """While a step runs: record its log lines, and skip sleeps if asked."""
         with ExitStack() as stack:
             stack.enter_context(mock.patch.object(StepLogger, "_log", self._recording_log()))
@@ -155,11 +182,17 @@ class FlowTester:
                 stack.enter_context(mock.patch.object(time, "sleep", self.slept.append))
             yield
 
-    def _recording_log(self):
+    def _recording_log(self) -> Callable[..., None]:
         original = StepLogger._log
         lines = self.lines
 
-        def _log(logger, level, message, fields, kwargs):
+        def _log(
+            logger: StepLogger,
+            level: str,
+            message: str,
+            fields: Mapping[str, Any] | None,
+            kwargs: dict[str, Any],
+        ) -> None:
             data = redact(jsonable({**(fields or {}), **kwargs}))
             lines.append(LogLine(logger.step_name, level, str(message), data, logger.trace_id))
             return original(logger, level, message, fields, kwargs)
@@ -168,35 +201,42 @@ class FlowTester:
 
     # What happened -------------------------------------------------------------
 
-    def events(self, topic=None):
+    def events(self, topic: str | None = None) -> list[Event]:
         """The events emitted since this tester was made, oldest first."""
         found = Event.objects.filter(pk__gte=self.first_event).order_by("pk")
         return list(found.filter(topic=topic) if topic else found)
 
     @property
-    def topics(self):
+    def topics(self) -> list[str]:
         return [event.topic for event in self.events()]
 
-    def emitted(self, topic):
+    def emitted(self, topic: str) -> list[Any]:
         """The data of each event on ``topic``, oldest first."""
         return [event.data for event in self.events(topic)]
 
-    def deliveries(self, step=None, status=None):
+    def deliveries(self, step: str | None = None, status: str | None = None) -> list[Delivery]:
         found = Delivery.objects.filter(pk__gte=self.first_delivery).order_by("pk")
         found = found.filter(step_name=step) if step else found
         return list(found.filter(status=status) if status else found)
 
     @property
-    def state(self):
+    def state(self) -> StateStore:
         """The state store (``flow.state.get(group, key)``, ``get_group(group)``)."""
         return StateStore()
 
-    def logs(self, message=None, *, step=None, level=None, **fields):
+    def logs(
+        self,
+        message: str | None = None,
+        *,
+        step: str | None = None,
+        level: str | None = None,
+        **fields: Any,
+    ) -> list[LogLine]:
         """The log lines steps wrote, filtered by message, step, level and field values."""
         wanted = {"step": step, "level": level, **fields}
         return [line for line in self.lines if line.matches(message, **wanted)]
 
-    def summary(self):
+    def summary(self) -> str:
         """What happened, for assertion messages: events, then each delivery's outcome."""
         lines = [f"events: {self.topics or 'none'}"]
         for d in self.deliveries():
@@ -206,7 +246,9 @@ class FlowTester:
 
     # Assertions ----------------------------------------------------------------
 
-    def assert_emitted(self, topic, data=mock.ANY, *, count=None):
+    def assert_emitted(
+        self, topic: str, data: Any = mock.ANY, *, count: int | None = None
+    ) -> list[Any]:
         """At least one event on ``topic`` (exactly ``count``) whose data equals ``data``
         (use ``unittest.mock.ANY`` for fields that vary); returns the matching data."""
         matching = [d for d in self.emitted(topic) if d == data]
@@ -219,18 +261,25 @@ class FlowTester:
             )
         return matching
 
-    def assert_not_emitted(self, topic):
+    def assert_not_emitted(self, topic: str) -> None:
         if self.emitted(topic):
             raise AssertionError(f"{topic!r} was emitted: {self.emitted(topic)!r}")
 
-    def assert_ran(self, step, status=Status.SUCCEEDED):
+    def assert_ran(self, step: str, status: str = Status.SUCCEEDED) -> list[Delivery]:
         """``step`` has a delivery (since this tester was made) that ended in ``status``."""
         found = self.deliveries(step, status)
         if not found:
             raise AssertionError(f"no {status} delivery to {step!r}\n" + self.summary())
         return found
 
-    def assert_logged(self, message=None, *, step=None, level=None, **fields):
+    def assert_logged(
+        self,
+        message: str | None = None,
+        *,
+        step: str | None = None,
+        level: str | None = None,
+        **fields: Any,
+    ) -> list[LogLine]:
         found = self.logs(message, step=step, level=level, **fields)
         if not found:
             shown = "\n".join(f"  [{x.step}] {x.level} {x.message} {x.fields}" for x in self.lines)
@@ -239,6 +288,6 @@ class FlowTester:
 
 
 @pytest.fixture
-def flow(db):
+def flow(db: None) -> FlowTester:
     """A ``FlowTester`` with DRF's ``APIClient``: call an API step, then the flow runs inline."""
     return FlowTester(APIClient())

@@ -53,13 +53,19 @@ class PayloadTooLarge(exceptions.APIException):
 class ApiRequest:
     """What an API step's handler gets as ``request`` (Motia's ``req``)."""
 
-    path_params: dict
-    query_params: dict
+    path_params: dict[str, str]
+    """The path's ``:name`` parameters: ``/users/:userId`` gives ``{"userId": ...}``."""
+    query_params: dict[str, Any]
+    """The query string, validated by the step's ``query_params`` serializer if it has one."""
     body: Any
-    headers: dict
+    """The JSON body, validated by the step's ``body_schema`` if it has one."""
+    headers: dict[str, str]
+    """The request's headers, by lower-case name."""
     method: str
     user: Any = None
+    """What DRF authenticated (``request.user``)."""
     raw: Any = field(default=None, repr=False)
+    """DRF's ``Request`` (None in ``call_handler``)."""
 
 
 def plain_query(query_dict):
@@ -69,7 +75,7 @@ def plain_query(query_dict):
 class StepView(APIView):
     """Serves the API steps declared on one path, by method."""
 
-    steps = {}  # method -> RegisteredStep, set by as_view()
+    steps: dict[str, Any] = {}  # method -> RegisteredStep, set by as_view()
     # A bad body is a 400, whatever the project's DRF settings say (see parsers).
     parser_classes = [JSONParser]
     schema = StepAutoSchema()  # OpenAPI from the steps' configs (drf-spectacular)

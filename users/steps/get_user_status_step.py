@@ -1,5 +1,6 @@
 from users import services
 from users.serializers import ErrorSerializer, UserStatusSerializer
+from workflow.handlers import ApiRequest, ApiResponse, Context
 from workflow.steps import ApiStep
 
 config = ApiStep(
@@ -13,7 +14,7 @@ config = ApiStep(
 )
 
 
-def handler(request, ctx):
+def handler(request: ApiRequest, ctx: Context) -> ApiResponse:
     user_id = request.path_params["userId"]
     ctx.logger.info("Fetching user status", userId=user_id)
     status = services.user_status(ctx.state, user_id)

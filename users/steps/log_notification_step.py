@@ -1,5 +1,8 @@
+from typing import Any
+
 from users import services
 from users.serializers import EmailSentSerializer
+from workflow.handlers import Context
 from workflow.steps import EventStep
 
 config = EventStep(
@@ -12,7 +15,7 @@ config = EventStep(
 )
 
 
-def handler(input, ctx):
+def handler(input: dict[str, Any], ctx: Context) -> None:
     user_id, type_ = input["userId"], input["type"]
     ctx.logger.info("Logging notification", userId=user_id, type=type_, email=input["email"])
     log_id = services.log_notification(ctx.state, user_id, input["email"], type_, input["sentAt"])

@@ -1,5 +1,6 @@
 from users import services
 from users.serializers import ErrorSerializer, RegisterUserSerializer, UserSerializer
+from workflow.handlers import ApiRequest, ApiResponse, Context
 from workflow.steps import ApiStep
 
 config = ApiStep(
@@ -14,7 +15,7 @@ config = ApiStep(
 )
 
 
-def handler(request, ctx):
+def handler(request: ApiRequest, ctx: Context) -> ApiResponse:
     name, email = request.body["name"], request.body["email"]
     ctx.logger.info("Registering new user", {"name": name, "email": email})
     try:

@@ -1,5 +1,8 @@
+from typing import Any
+
 from users import services
 from users.serializers import NewUserSerializer
+from workflow.handlers import Context
 from workflow.steps import EventStep
 
 config = EventStep(
@@ -12,7 +15,7 @@ config = EventStep(
 )
 
 
-def handler(input, ctx):
+def handler(input: dict[str, Any], ctx: Context) -> None:
     user_id, email = input["userId"], input["email"]
     ctx.logger.info("Sending welcome email", userId=user_id, email=email)
     sent = services.send_welcome_email(ctx.state, user_id, input["name"], email)

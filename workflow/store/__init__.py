@@ -23,7 +23,7 @@ from .records import Cancelled, Claim, Outcome, Recorded
 __all__ = ["Cancelled", "Claim", "DeliveryStore", "Outcome", "Recorded", "store"]
 
 BACKENDS = {"postgresql": PostgresStore}
-_chosen = {}
+_chosen: dict[str, DeliveryStore] = {}
 
 
 def store_for(alias=None):
