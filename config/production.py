@@ -100,9 +100,3 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-
-SILENCED_SYSTEM_CHECKS = [
-    # The tutorial's SetupUserAccount emits account.setup.completed with no subscriber, by
-    # design; `manage.py check` under config.settings still reports it (and any other W002).
-    "workflow.W002",
-]

@@ -1,11 +1,15 @@
 """What the Flows page draws: workflow.graph's nodes and edges, placed by layout.py.
 
 Everything here is data for the template (which escapes it); no markup is built in
-Python.
+Python. A step of another flow at the far end of a topic is a card of its own, linking
+to that flow; an emit declared open ends at an open topic card, which is no fault.
 """
 
 from dataclasses import dataclass
 
+from django.utils.http import urlencode
+
+from workflow.diagrams import where
 from workflow.graph import flow_graph, flow_steps
 from workflow.registry import registry
 
@@ -22,6 +26,9 @@ class DrawnNode:
     label: str
     subtitle: str
     fault: str
+    open: bool
+    outside: bool
+    href: str  # a step of another flow: that flow's page
     x: float
     y: float
     width: float
@@ -49,13 +56,24 @@ class DrawnEdge:
 
 def subtitle(node):
     if node.kind == "topic":
+        if node.open:
+            return "declared open"
         return "no subscriber" if node.fault == "unheard" else "no emitter"
+    if node.outside:
+        return where(node)
     config = node.step.config
     if node.kind == "api":
         return f"{config.method} {config.path}"
     if node.kind == "cron":
         return config.cron
     return config.description
+
+
+def href(node):
+    """The page of the flow a step of another flow belongs to (its first); else none."""
+    if not (node.outside and node.flows):
+        return ""
+    return "?" + urlencode({"flow": node.flows[0]})
 
 
 def curve(points):
@@ -89,7 +107,17 @@ def drawing(flow):
     placed = layout(graph)
     boxes = placed.boxes
     nodes = [
-        DrawnNode(n.id, n.kind, n.label, subtitle(n), n.fault, **vars(boxes[n.id]))
+        DrawnNode(
+            n.id,
+            n.kind,
+            n.label,
+            subtitle(n),
+            n.fault,
+            n.open,
+            n.outside,
+            href(n),
+            **vars(boxes[n.id]),
+        )
         for n in graph.nodes
     ]
     grouped = {}

@@ -6,7 +6,7 @@ workflow.E003  step module that cannot be loaded, or has no config
 workflow.E004  two API steps on the same method and path
 workflow.E005  a middleware setting (API_MIDDLEWARE, FLOW_MIDDLEWARE) that cannot work
 workflow.W001  a step subscribes to a topic no step emits
-workflow.W002  a step emits a topic no step subscribes to
+workflow.W002  a step emits a topic no step subscribes to (unless it declares the emit open)
 workflow.W003  a flow name used by one step only
 workflow.W004  steps whose emits reach each other in a cycle, none of them conditional
 """
@@ -46,7 +46,7 @@ def check_topics(reg):
     emitted, subscribed = defaultdict(list), defaultdict(list)
     for step in reg:
         for emit in (*step.config.emits, *step.config.virtual_emits):
-            emitted[emit.topic].append(step)
+            emitted[emit.topic].append((step, emit.open))
         for topic in (*step.config.subscribe_topics, *step.config.virtual_subscribes):
             subscribed[topic].append(step)
     messages = []
@@ -64,18 +64,21 @@ def check_topics(reg):
                 )
     if WILDCARD in subscribed:
         return messages
-    for topic, steps in sorted(emitted.items()):
-        if topic not in subscribed:
-            for step in steps:
-                messages.append(
-                    checks.Warning(
-                        f"{step.name} emits {topic!r}, which no step subscribes to",
-                        hint=f"add a step with subscribes=[{topic!r}], or check the "
-                        f"topic's spelling in {step.file}",
-                        obj=step.file,
-                        id="workflow.W002",
-                    )
+    for topic, emitters in sorted(emitted.items()):
+        if topic in subscribed:
+            continue
+        for step in (step for step, open_end in emitters if not open_end):
+            messages.append(
+                checks.Warning(
+                    f"{step.name} emits {topic!r}, which no step subscribes to",
+                    hint=f"add a step with subscribes=[{topic!r}], or check the topic's "
+                    f"spelling in {step.file}; if it is meant for subscribers outside this "
+                    f"project, or later ones, declare it open: "
+                    f"emits=[{{'topic': {topic!r}, 'open': True}}]",
+                    obj=step.file,
+                    id="workflow.W002",
                 )
+            )
     return messages
 
 

@@ -4,9 +4,11 @@
     graph.nodes   # steps, plus topic nodes for emits nobody subscribes to (and back)
     graph.edges   # one per (emitter, topic, subscriber); virtual ones marked
 
-An emit with no subscriber in the flow ends at a ``topic`` node marked as a fault
-(``unheard``); a subscription to a topic no step of the flow emits starts at one
-(``unsent``), so nothing declared is left out of the picture.
+A flow is a view, not a boundary: a topic that crosses into or out of the flow is an
+edge from or to the step of the other flow, drawn as a node marked ``outside``. An emit
+with no subscriber anywhere ends at a ``topic`` node: a fault (``unheard``), or an open
+end when the emit is declared ``open``; a subscription to a topic no step emits starts
+at one marked ``unsent``. So nothing declared is left out of the picture.
 """
 
 from dataclasses import dataclass, field
@@ -21,6 +23,12 @@ class Node:
     label: str
     step: object = None  # the RegisteredStep; None for topic nodes
     fault: str = ""  # topic nodes: "unheard" (no subscriber) or "unsent" (no emitter)
+    open: bool = False  # a topic node for an emit declared open: no fault
+    outside: bool = False  # a step of another flow, at the far end of a topic
+
+    @property
+    def flows(self):
+        return tuple(self.step.config.flows) if self.step else ()
 
 
 @dataclass(frozen=True)
@@ -64,18 +72,15 @@ def flow_steps(reg, flow=None):
 
 def flow_graph(reg, flow=None):
     steps = flow_steps(reg, flow)
+    members = {step.name for step in steps}
     graph = Graph(flow or "")
     graph.nodes = [Node(s.name, s.type, s.name, step=s) for s in steps]
-    heard = set()
     for source in steps:
         for emit, virtual_emit in _emits(source):
-            targets = [
-                (target, virtual)
-                for target in steps
-                for topic, virtual in _subscriptions(target).items()
-                if topic in (emit.topic, WILDCARD)
-            ]
+            targets = _subscribers(reg, emit.topic)
             for target, virtual_subscribe in targets:
+                if target.name not in members:
+                    _outside_node(graph, target)
                 graph.edges.append(
                     Edge(
                         source.name,
@@ -86,26 +91,61 @@ def flow_graph(reg, flow=None):
                         conditional=emit.conditional,
                     )
                 )
-                heard.add((target.name, emit.topic))
             if not targets:
-                _topic_edge(graph, source.name, emit, virtual_emit, "unheard")
+                _topic_edge(graph, source.name, emit, virtual_emit)
     for target in steps:
-        for topic, virtual in _subscriptions(target).items():
-            if topic != WILDCARD and (target.name, topic) not in heard:
-                node = _topic_node(graph, topic, "unsent")
-                graph.edges.append(Edge(node.id, target.name, topic, virtual=virtual))
+        for topic, virtual_subscribe in _subscriptions(target).items():
+            if topic != WILDCARD:
+                _edges_into(graph, reg, members, target, topic, virtual_subscribe)
     return graph
 
 
-def _topic_node(graph, topic, fault):
-    node_id = f"topic:{fault}:{topic}"
+def _subscribers(reg, topic):
+    """``[(step, virtual)]``: every step, in any flow, that listens to ``topic``."""
+    return [
+        (step, virtual)
+        for step in reg
+        for subscribed, virtual in _subscriptions(step).items()
+        if subscribed in (topic, WILDCARD)
+    ]
+
+
+def _edges_into(graph, reg, members, target, topic, virtual_subscribe):
+    """The edges into ``target`` for ``topic`` from steps of other flows (those from the
+    flow's own steps are drawn from their side), or from an ``unsent`` topic node when
+    no step anywhere emits it."""
+    senders = [(step, emit, virtual) for step in reg for emit, virtual in _emits(step)]
+    senders = [sender for sender in senders if sender[1].topic == topic]
+    for source, emit, virtual_emit in senders:
+        if source.name not in members:
+            _outside_node(graph, source)
+            virtual = virtual_emit or virtual_subscribe
+            graph.edges.append(
+                Edge(source.name, target.name, topic, virtual, emit.label, emit.conditional)
+            )
+    if not senders:
+        node = _topic_node(graph, topic, fault="unsent")
+        graph.edges.append(Edge(node.id, target.name, topic, virtual=virtual_subscribe))
+
+
+def _outside_node(graph, step):
+    if graph.node(step.name) is None:
+        graph.nodes.append(Node(step.name, step.type, step.name, step=step, outside=True))
+
+
+def _topic_node(graph, topic, fault="", open=False):
+    node_id = f"topic:{fault or 'open'}:{topic}"
     node = graph.node(node_id)
     if node is None:
-        node = Node(node_id, "topic", topic, fault=fault)
+        node = Node(node_id, "topic", topic, fault=fault, open=open)
         graph.nodes.append(node)
     return node
 
 
-def _topic_edge(graph, source, emit, virtual, fault):
-    node = _topic_node(graph, emit.topic, fault)
+def _topic_edge(graph, source, emit, virtual):
+    """An emit nobody subscribes to: to an open end if declared so, else to a fault."""
+    if emit.open:
+        node = _topic_node(graph, emit.topic, open=True)
+    else:
+        node = _topic_node(graph, emit.topic, fault="unheard")
     graph.edges.append(Edge(source, node.id, emit.topic, virtual, emit.label, emit.conditional))

@@ -1,18 +1,25 @@
 """What ``manage.py startstep`` writes: a step module and its test, for each step type.
 
 Both pass as written: the step loads, its test runs it (a ``FlowTester`` through the
-real URL or a real delivery, and ``call_handler`` with a mock context). Each holds a
-serializer stub with one example field, ``message``, to replace with your own. The
+real URL or a real delivery, and ``call_handler`` with a mock context). An API step
+holds a serializer stub with one example field, ``message``, to replace with your own.
+An event step takes its topic's data as the topic's subscribers already declare it (their
+``input`` serializer, imported from where it lives), or as it is when none is declared
+(see ``scaffold_input``): so the events its topic really carries reach it and pass. The
 handler is annotated (``workflow.handlers``), so an editor completes ``ctx.`` and a type
 checker checks it.
 """
 
 import json
 import re
+import textwrap
 from dataclasses import dataclass
 from string import Template
 
+from .scaffold_input import TopicInput
+
 BODY_METHODS = ("POST", "PUT", "PATCH")
+LINE_LENGTH = 100  # ruff's, in this project's pyproject.toml
 
 
 @dataclass
@@ -29,6 +36,7 @@ class Spec:
     method: str = ""
     path: str = ""
     cron: str = ""
+    input: TopicInput | None = None  # an event step's input (None: not looked up)
 
     @property
     def snake(self):
@@ -68,10 +76,30 @@ def snake_case(name):
 
 
 def literal(value):
-    """A Python literal in ruff's style (double quotes): strings and lists of strings."""
+    """A Python literal of JSON-like ``value`` in ruff's style (double quotes)."""
     if isinstance(value, list):
         return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+def assignment(indent, name, items):
+    """``name = {key: value, ...}`` from ``items`` (key, value source) pairs, on one line
+    if it fits, else one item a line with a trailing comma (as ruff formats it)."""
+    one_line = f"{indent}{name} = {{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    if len(one_line) <= LINE_LENGTH or not items:
+        return one_line + "\n"
+    lines = "".join(f"{indent}    {k}: {v},\n" for k, v in items)
+    return f"{indent}{name} = {{\n{lines}{indent}}}\n"
+
+
+def comment(indent, text):
+    """``text`` as comment lines that fit the line length."""
+    width = LINE_LENGTH - len(indent) - 2
+    return "".join(f"{indent}# {line}\n" for line in textwrap.wrap(text, width))
 
 
 def common_fields(spec, emits_field="emits"):
@@ -100,25 +128,24 @@ def render_step(spec):
 
 
 HANDLER_TYPES = {
-    "api": "from workflow.handlers import ApiRequest, ApiResponse, Context\n",
-    "event": "from workflow.handlers import Context\n",
-    "cron": "from workflow.handlers import Context\n",
-    "noop": "",
+    "api": "from workflow.handlers import ApiRequest, ApiResponse, Context",
+    "event": "from workflow.handlers import Context",
+    "cron": "from workflow.handlers import Context",
+    "noop": None,
 }
 
 
-def header(spec, step_class, serializer=True):
+def header(spec, step_class, serializer=True, imports=()):
+    """The docstring and imports: the standard library's, DRF's serializers (third
+    party), then the project's (``imports``, the handler's types and ``workflow.steps``,
+    sorted by module, as isort puts them)."""
     description = spec.description.replace("\\", "/").replace('"', "'")
     doc = f'"""{spec.name} ({spec.type} step): {description}"""\n\n'
     stdlib = "from typing import Any\n\n" if spec.type == "event" else ""
-    imports = "from rest_framework import serializers\n\n" if serializer else ""
-    return (
-        doc
-        + stdlib
-        + imports
-        + HANDLER_TYPES[spec.type]
-        + f"from workflow.steps import {step_class}\n"
-    )
+    third_party = "from rest_framework import serializers\n\n" if serializer else ""
+    step = f"from workflow.steps import {step_class}"
+    ours = sorted(filter(None, [step, HANDLER_TYPES[spec.type], *imports]))
+    return doc + stdlib + third_party + "\n".join(ours) + "\n"
 
 
 def api_step(spec):
@@ -153,26 +180,56 @@ def api_step(spec):
 
 def event_step(spec):
     common, emits = common_fields(spec)
-    cls = f"{spec.name}Input"
-    doc = "The event data this step takes: an event that does not match fails its delivery."
+    found = spec.input or TopicInput()
+    schema, body, data = event_input(spec, found)
     config = [
         "config = EventStep(",
         *common,
         f"    subscribes={literal(spec.subscribes)},",
         emits,
-        f"    input={cls},",
+        *schema,
         ")",
     ]
     group = spec.snake.replace("_", "-")
     handler = (
         "def handler(input: dict[str, Any], ctx: Context) -> None:\n"
-        f"    ctx.logger.info({literal(spec.name + ' received')}, "
-        '{"message": input["message"]})\n'
-        f'    ctx.state.set({literal(group)}, ctx.trace_id, {{"message": input["message"]}})\n'
-        + emit_lines(spec, '{"message": input["message"]}')
+        + body
+        + f"    ctx.state.set({literal(group)}, ctx.trace_id, {data})\n"
+        + emit_lines(spec, data)
     )
-    serializer = SERIALIZER.substitute(cls=cls, doc=doc)
-    return header(spec, "EventStep") + serializer + "\n\n" + "\n".join(config) + "\n\n\n" + handler
+    head = header(spec, "EventStep", serializer=False, imports=[serializer_import(found)])
+    return head + "\n" + "\n".join(config) + "\n\n\n" + handler
+
+
+def event_input(spec, found):
+    """An event step's ``input`` lines (with a comment saying where it comes from), the
+    handler's first lines, and the name of what it keeps and emits."""
+    topics = ", ".join(spec.subscribes)
+    logged = literal(spec.name + " received")
+    if found.serializer is None:
+        text = (
+            f"No input is declared for {topics} yet: the handler gets the event's data as "
+            "emitted. Declare one (input=a serializer) to check it: an event that does not "
+            "match fails its delivery."
+        )
+        body = f"    ctx.logger.info({logged}, data=input)\n"
+        return [comment("    ", text).rstrip("\n")], body, "input"
+    text = (
+        f"The input {found.declared_by} declares for {topics}: an event that does not "
+        "match fails its delivery."
+    )
+    schema = [comment("    ", text).rstrip("\n"), f"    input={found.serializer.__name__},"]
+    fields = [(literal(name), f"input[{literal(name)}]") for name in found.received]
+    body = assignment("    ", "received", fields)
+    body += f"    ctx.logger.info({logged}, received)\n"
+    return schema, body, "received"
+
+
+def serializer_import(found):
+    """``from <module> import <Serializer>`` for a declared input, or None."""
+    if found.serializer is None:
+        return None
+    return f"from {found.serializer.__module__} import {found.serializer.__name__}"
 
 
 def cron_step(spec):

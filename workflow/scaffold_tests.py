@@ -5,7 +5,9 @@ Each test runs the step as the runtime does: an API step through its URL with a
 and each handler alone with ``call_handler``; a noop step is checked in its flow's graph.
 """
 
-from .scaffold import literal
+from .logs import redact
+from .scaffold import assignment, comment, literal
+from .scaffold_input import TopicInput
 
 WILDCARD = "*"
 
@@ -66,29 +68,65 @@ def event_test(spec):
     n, name = spec.snake, literal(spec.name)
     topic = next((t for t in spec.subscribes if t != WILDCARD), "example.topic")
     group = literal(spec.snake.replace("_", "-"))
-    return (
-        "import pytest\n\n"
-        "from workflow.runner import InvalidInput\n"
-        "from workflow.testing import FlowTester, call_handler\n\n"
-        'INPUT = {"message": "hello"}\n'
-        f"\n\ndef test_{n}_keeps_the_message_and_emits():\n"
-        '    """The handler logs, keeps the message in state and emits each declared topic."""\n'
+    found = spec.input or TopicInput()
+    text = "import pytest\n\n"
+    text += "from workflow.runner import InvalidInput\n" if found.required else ""
+    text += "from workflow.testing import FlowTester, call_handler\n\n"
+    text += event_data(found)
+    return text + (
+        f"\n\ndef test_{n}_keeps_what_it_received_and_emits():\n"
+        '    """The handler logs, keeps what it received in state and emits each declared '
+        'topic."""\n'
         f"    result = call_handler({name}, INPUT)\n"
         f"    [line] = result.logged({literal(spec.name + ' received')})\n"
-        "    assert line.fields == INPUT\n"
-        f"    assert result.state == {{{group}: {{result.trace_id: INPUT}}}}\n"
-        + emits_checks(spec, "result", "INPUT")
-        + f"\n\ndef test_{n}_refuses_input_off_its_schema():\n"
-        '    """An event without the input\'s fields fails the step\'s input check."""\n'
-        '    with pytest.raises(InvalidInput, match="message"):\n'
-        f"        call_handler({name}, {{}})\n"
-        "\n\n@pytest.mark.django_db\n"
+        "    assert line.fields == LOGGED\n"
+        f"    assert result.state == {{{group}: {{result.trace_id: RECEIVED}}}}\n"
+        + emits_checks(spec, "result", "RECEIVED")
+        + refusal_test(spec, found)
+        + "\n\n@pytest.mark.django_db\n"
         f"def test_{n}_runs_for_each_event_on_its_topic():\n"
         f'    """An event on {topic} is delivered to the step, which succeeds."""\n'
-        "    flow = FlowTester()\n"
+        "    flow = FlowTester(sleep=False)  # the topic's other subscribers run too, unslept\n"
         f"    event = flow.emit({literal(topic)}, INPUT)\n"
         f"    flow.assert_ran({name})\n"
-        f"    assert flow.state.get({group}, event.trace_id) == INPUT\n"
+        f"    assert flow.state.get({group}, event.trace_id) == RECEIVED\n"
+    )
+
+
+def event_data(found):
+    """INPUT (an event on the topic), RECEIVED (what the handler keeps and emits) and
+    LOGGED (the fields of its log line, as the logger redacts them)."""
+    if found.serializer is None:
+        return (
+            "# Any data: the step takes its topic's data as it is.\n"
+            'INPUT = {"message": "hello"}\n'
+            "RECEIVED = INPUT\n"
+            'LOGGED = {"data": INPUT}\n'
+        )
+    text = comment("", f"An event as {found.serializer.__name__} (the step's input) takes it.")
+    text += dict_assignment("INPUT", found.sample, {})
+    text += dict_assignment("RECEIVED", found.received, {"INPUT": found.sample})
+    logged = redact(found.received)
+    return text + dict_assignment("LOGGED", logged, {"RECEIVED": found.received})
+
+
+def dict_assignment(name, value, same):
+    """``NAME = {...}``, or ``NAME = OTHER`` when ``same`` (name -> value) holds it."""
+    for other, other_value in same.items():
+        if value == other_value:
+            return f"{name} = {other}\n"
+    return assignment("", name, [(literal(k), literal(v)) for k, v in value.items()])
+
+
+def refusal_test(spec, found):
+    """The test that an event without a required field is refused (none if all optional)."""
+    if not found.required:
+        return ""
+    return (
+        f"\n\ndef test_{spec.snake}_refuses_input_off_its_schema():\n"
+        '    """An event without the input\'s fields fails the step\'s input check."""\n'
+        f"    with pytest.raises(InvalidInput, match={literal(found.required)}):\n"
+        f"        call_handler({literal(spec.name)}, {{}})\n"
     )
 
 

@@ -34,11 +34,38 @@ Schema: TypeAlias = type[serializers.BaseSerializer] | serializers.BaseSerialize
 
 @dataclass(frozen=True)
 class Emit:
-    """One declared emit: a topic, with an optional edge label for the graph."""
+    """One declared emit: a topic, with an optional edge label for the graph.
+
+    ``conditional``: the step emits it only sometimes (a cycle through it ends by itself).
+    ``open``: the topic is meant for subscribers outside this project, or still to come;
+    nobody subscribing to it is no fault (no ``workflow.W002``; an open end in the graph).
+    """
 
     topic: str
     label: str = ""
     conditional: bool = False
+    open: bool = False
+
+
+EMIT_FLAGS = ("conditional", "open")
+
+
+def _emit(item: dict[str, Any], field_name: str) -> Emit:
+    """The ``Emit`` of one ``{"topic": ..., ...}`` entry."""
+    unknown = set(item) - {"topic", "label", *EMIT_FLAGS}
+    if unknown:
+        raise StepConfigError(
+            f"{field_name} entry {item!r} has unknown keys {sorted(unknown)}; "
+            "use 'topic', 'label', 'conditional' and 'open'"
+        )
+    for flag in EMIT_FLAGS:
+        if not isinstance(item.get(flag, False), bool):
+            raise StepConfigError(
+                f"{field_name} entry {item!r}: {flag!r} is True or False, not {item[flag]!r}; "
+                f"e.g. {{'topic': {item['topic']!r}, {flag!r}: True}}"
+            )
+    flags = {flag: item.get(flag, False) for flag in EMIT_FLAGS}
+    return Emit(item["topic"], item.get("label", ""), **flags)
 
 
 def _emits(value: Any, field_name: str) -> tuple[Emit, ...]:
@@ -49,13 +76,7 @@ def _emits(value: Any, field_name: str) -> tuple[Emit, ...]:
         if isinstance(item, str) and item:
             result.append(Emit(item))
         elif isinstance(item, dict) and isinstance(item.get("topic"), str):
-            unknown = set(item) - {"topic", "label", "conditional"}
-            if unknown:
-                raise StepConfigError(
-                    f"{field_name} entry {item!r} has unknown keys {sorted(unknown)}; "
-                    "use 'topic', 'label' and 'conditional'"
-                )
-            result.append(Emit(item["topic"], item.get("label", ""), bool(item.get("conditional"))))
+            result.append(_emit(item, field_name))
         else:
             raise StepConfigError(
                 f"{field_name} entries are topic strings or "

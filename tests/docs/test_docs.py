@@ -42,6 +42,16 @@ def test_the_tutorials_step_files_are_the_projects_own():
         assert body == read(first[2:]), f"docs/tutorial.md shows {first[2:]} unlike the file"
 
 
+def test_the_tutorial_installs_pytest_before_it_runs_it():
+    """The tutorial's first `python -m pytest` comes after it says to install
+    requirements-dev.txt, the requirements that hold pytest (requirements.txt does not)."""
+    tutorial = read("docs/tutorial.md")
+    first_run = tutorial.index("\npython -m pytest ")
+    assert "pip install -r requirements-dev.txt" in tutorial[:first_run]
+    assert re.search(r"^pytest==", read("requirements-dev.txt"), re.MULTILINE)
+    assert not re.search(r"^pytest==", read("requirements.txt"), re.MULTILINE)
+
+
 def test_every_workflow_setting_is_documented():
     text = read("docs/settings.md")
     for key in DEFAULTS:

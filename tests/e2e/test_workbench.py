@@ -125,8 +125,8 @@ def record_lit(page):
 def test_flows_page_draws_the_tutorial_flow(workbench, browser):
     """Logged in as staff: the admin index links the workbench, and its View site the
     project's page (the flow, the workers running, the workbench); Flows draws the five
-    tutorial steps, the three topic edges, and account.setup.completed as an emit with
-    no subscriber; clicking a node shows its config."""
+    tutorial steps, the three topic edges, and account.setup.completed as an open end
+    (declared open: no fault); clicking a node shows its config."""
     context, page = logged_in(browser, workbench)
     assert page.locator(".app-workbench a", has_text="Flows").count() == 1
     shot(page, workbench, "01-admin-index")
@@ -156,9 +156,10 @@ def test_flows_page_draws_the_tutorial_flow(workbench, browser):
         "SendWelcomeEmail",
         "LogNotification",
     )
-    unheard = page.locator(".wb-node.wb-kind-topic.wb-fault")
-    assert unheard.locator(".wb-name").text_content() == "account.setup.completed"
-    assert "no subscriber" in unheard.text_content()
+    assert page.locator(".wb-node.wb-fault").count() == 0
+    open_end = page.locator(".wb-node.wb-kind-topic.wb-open")
+    assert open_end.locator(".wb-name").text_content() == "account.setup.completed"
+    assert "declared open" in open_end.text_content()
     edge = page.locator('.wb-edge[data-topics="account.setup.completed"]')
     assert edge.get_attribute("data-source") == "SetupUserAccount"
     page.click('.wb-node[data-node="SendWelcomeEmail"]')

@@ -65,3 +65,49 @@ def test_edges_sharing_a_side_meet_it_at_separate_ports(steps):
     edges = {(e.source, e.target): e for e in drawing("f")["edges"]}
     assert edges["A", "B"].path.split()[0] != edges["A", "C"].path.split()[0]
     assert edges["B", "D"].label_y != edges["C", "D"].label_y
+
+
+def crossing_flows(steps):
+    """orders: Place -> placed -> Bill (flow billing) -> billed -> Notify, which emits
+    notified, declared open, that nobody subscribes to."""
+    steps.add(
+        ApiStep(name="Place", method="POST", path="/p", emits=["placed"], flows=["orders"]), handler
+    )
+    steps.add(
+        EventStep(name="Bill", subscribes=["placed"], emits=["billed"], flows=["billing"]), handler
+    )
+    notified = {"topic": "notified", "open": True}
+    steps.add(
+        EventStep(name="Notify", subscribes=["billed"], emits=[notified], flows=["orders"]), handler
+    )
+
+
+def test_a_step_of_another_flow_is_drawn_apart_linking_to_its_flow(steps):
+    """In orders, Bill (billing) is a card marked outside, saying its flow and linking to
+    it, with an edge in and an edge out; no topic card, no fault, for topics it carries."""
+    crossing_flows(steps)
+    drawn = drawing("orders")
+    nodes = {node.id: node for node in drawn["nodes"]}
+    bill = nodes["Bill"]
+    assert (bill.outside, bill.subtitle, bill.href, bill.fault) == (
+        True,
+        "flow billing",
+        "?flow=billing",
+        "",
+    )
+    assert not nodes["Place"].outside and nodes["Place"].href == ""
+    pairs = {(e.source, e.target, e.label) for e in drawn["edges"]}
+    assert {("Place", "Bill", "placed"), ("Bill", "Notify", "billed")} <= pairs
+    assert [node.id for node in drawn["nodes"] if node.fault] == []
+
+
+def test_an_open_emit_ends_at_an_open_topic_card_not_a_fault(steps):
+    """Notify's notified, declared open, ends at a topic card marked open, 'declared open'."""
+    crossing_flows(steps)
+    [topic] = [node for node in drawing("orders")["nodes"] if node.kind == "topic"]
+    assert (topic.label, topic.open, topic.fault, topic.subtitle) == (
+        "notified",
+        True,
+        "",
+        "declared open",
+    )

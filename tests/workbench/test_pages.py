@@ -12,7 +12,9 @@ from django.utils import timezone
 from workbench.views import logs as logs_view
 from workflow import bus
 from workflow.models import Delivery, Event, LogEntry, Run, Trace
+from workflow.registry import registry
 from workflow.schemas import validate
+from workflow.steps import ApiStep, EventStep
 
 pytestmark = pytest.mark.django_db
 PAGES = ["workbench_flows", "workbench_logs", "workbench_traces", "workbench_endpoints"]
@@ -58,15 +60,56 @@ def test_flows_page_draws_nodes_and_edges_with_counts_of_recent_runs(staff_clien
     html = response.content.decode()
     for step in ["RegisterUser", "SendWelcomeEmail", "SetupUserAccount", "LogNotification"]:
         assert f'data-node="{step}"' in html
-    assert html.count('data-topics="user.registered"') == 2
+    subscribers = registry.subscribers("user.registered")  # two, and any added since
+    assert html.count('data-topics="user.registered"') == len(subscribers) >= 2
     assert 'data-topics="email.sent"' in html
-    assert 'data-node="topic:unheard:account.setup.completed"' in html
+    assert 'data-node="topic:open:account.setup.completed"' in html
     state = response.context["live_state"]
     assert state["counts"]["SendWelcomeEmail"] == {"running": 1, "succeeded": 2, "failed": 2}
     assert state["counts"]["LogNotification"] == {"running": 0, "succeeded": 0, "failed": 0}
     assert len(state["running"]) == 1
     assert state["steps"]["SendWelcomeEmail"]["subscribes"] == ["user.registered"]
     assert staff_client.get(url("workbench_flows") + "?flow=nope").status_code == 404
+
+
+def api_handler(request, ctx):
+    return {"status": 200, "body": {}}
+
+
+def event_handler(input, ctx):
+    return None
+
+
+def node_markup(html, node_id):
+    """The ``<g>`` of one node of the Flows page's SVG."""
+    return re.search(
+        rf'<g class="wb-node[^"]*" data-node="{re.escape(node_id)}".*?</g>', html, re.S
+    )[0]
+
+
+def test_flows_page_links_a_step_of_another_flow_and_marks_an_open_topic(staff_client, steps):
+    """A step of another flow is a card linking to its flow, with no run counts and no
+    config panel; an emit declared open ends at a card marked open, not a fault."""
+    steps.add(
+        ApiStep(name="Place", method="POST", path="/p", emits=["placed"], flows=["orders"]),
+        api_handler,
+    )
+    opened = {"topic": "notified", "open": True}
+    steps.add(
+        EventStep(name="Notify", subscribes=["placed"], emits=[opened], flows=["orders"]),
+        event_handler,
+    )
+    steps.add(EventStep(name="Bill", subscribes=["placed"], flows=["billing"]), event_handler)
+    html = staff_client.get(url("workbench_flows") + "?flow=orders").content.decode()
+    bill = node_markup(html, "Bill")
+    assert bill.startswith('<g class="wb-node wb-kind-event wb-outside" data-node="Bill"')
+    assert '<a href="?flow=billing" aria-label="Bill, flow billing: show that flow">' in bill
+    assert "wb-counts" not in bill and "tabindex" not in bill
+    place = node_markup(html, "Place")
+    assert "wb-counts" in place and 'tabindex="0"' in place and "<a " not in place
+    notified = node_markup(html, "topic:open:notified")
+    assert notified.startswith('<g class="wb-node wb-kind-topic wb-open" ')
+    assert "declared open" in notified and "wb-fault" not in html
 
 
 def test_a_steps_last_runs(staff_client):

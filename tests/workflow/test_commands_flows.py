@@ -59,9 +59,39 @@ def shop(steps):
     return steps
 
 
-def test_text_lists_steps_in_flow_order_with_edges_and_faults():
-    """The tutorial's flow as text: entry point first, each edge with its topic, and the
-    unheard account.setup.completed listed as the one fault."""
+@pytest.fixture
+def crossing(steps):
+    """orders: PlaceOrder -> order.placed -> Bill (flow billing) -> bill.sent -> Notify;
+    Stray emits what nobody hears; Archive (no flow) hears Notify's open topic."""
+    steps.add(
+        ApiStep(
+            name="PlaceOrder", method="POST", path="/o", emits=["order.placed"], flows=["orders"]
+        ),
+        lambda request, ctx: None,
+    )
+    steps.add(
+        EventStep(name="Bill", subscribes=["order.placed"], emits=["bill.sent"], flows=["billing"]),
+        handler,
+    )
+    steps.add(
+        EventStep(
+            name="Notify",
+            subscribes=["bill.sent"],
+            emits=[{"topic": "notified", "open": True}],
+            flows=["orders"],
+        ),
+        handler,
+    )
+    steps.add(
+        EventStep(name="Stray", subscribes=["bill.sent"], emits=["lost"], flows=["orders"]), handler
+    )
+    steps.add(EventStep(name="Archive", subscribes=["notified"]), handler)
+    return steps
+
+
+def test_text_lists_steps_in_flow_order_with_edges_and_no_faults():
+    """The tutorial's flow as text: entry point first, each edge with its topic, and
+    account.setup.completed, declared open, as an open end: no fault."""
     out, _ = flows("--flow", "user-registration")
     assert out.splitlines() == [
         "flow user-registration: 5 steps",
@@ -71,18 +101,98 @@ def test_text_lists_steps_in_flow_order_with_edges_and_faults():
         "  SendWelcomeEmail [event]",
         "    --email.sent--> LogNotification",
         "  SetupUserAccount [event]",
-        "    --account.setup.completed--> ! nobody (unheard)",
+        "    --account.setup.completed--> (open end)",
         "  LogNotification [event]",
         "  GetUserStatus [api] GET /users/:userId/status",
-        "faults: 1",
-        "  ! SetupUserAccount: 'account.setup.completed' is emitted, but no step subscribes to "
-        "it (unheard)",
+        "faults: none",
     ]
+
+
+def test_text_shows_topics_that_cross_flows_as_edges_to_and_from_the_other_flow(crossing):
+    """--flow orders: order.placed goes to Bill (flow billing), bill.sent comes back from
+    it, notified goes to Archive (in no flow); only the emit nobody hears is a fault."""
+    out, _ = flows("--flow", "orders")
+    assert out.splitlines() == [
+        "flow orders: 3 steps",
+        "  PlaceOrder [api] POST /o",
+        "    --order.placed--> Bill (flow billing)",
+        "  Notify [event]",
+        "    <--bill.sent-- Bill (flow billing)",
+        "    --notified--> Archive (no flow)",
+        "  Stray [event]",
+        "    <--bill.sent-- Bill (flow billing)",
+        "    --lost--> ! nobody (unheard)",
+        "faults: 1",
+        "  ! Stray: 'lost' is emitted, but no step subscribes to it (unheard)",
+    ]
+    billing, _ = flows("--flow", "billing")
+    assert billing.splitlines() == [
+        "flow billing: 1 step",
+        "  Bill [event]",
+        "    <--order.placed-- PlaceOrder (flow orders)",
+        "    --bill.sent--> Notify (flow orders)",
+        "    --bill.sent--> Stray (flow orders)",
+        "faults: none",
+    ]
+
+
+def test_json_marks_steps_of_other_flows_and_open_ends(crossing):
+    """--format json: a step of another flow is a node marked outside, with its flows;
+    an open end is a topic node marked open; faults list only real faults."""
+    graph = json.loads(flows("--flow", "orders", "--format", "json")[0])
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert (nodes["Bill"]["outside"], nodes["Bill"]["flows"]) == (True, ["billing"])
+    assert nodes["PlaceOrder"]["outside"] is False
+    assert graph["faults"] == [{"step": "Stray", "topic": "lost", "fault": "unheard"}]
+    crossing.add(
+        EventStep(
+            name="Shout", subscribes=["x"], emits=[{"topic": "y", "open": True}], flows=["orders"]
+        ),
+        handler,
+    )
+    graph = json.loads(flows("--flow", "orders", "--format", "json")[0])
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert nodes["topic:open:y"] == {
+        "id": "topic:open:y",
+        "kind": "topic",
+        "label": "y",
+        "fault": "",
+        "open": True,
+        "outside": False,
+    }
+
+
+def test_mermaid_and_dot_draw_steps_of_other_flows_apart(crossing):
+    """Mermaid: another flow's step says its flow and has the 'outside' class; dot: dashed."""
+    out = flows("--flow", "orders", "--format", "mermaid")[0].splitlines()
+    [bill] = [line for line in out if '["Bill<br/>' in line]
+    assert bill.endswith('["Bill<br/>event flow billing"]:::outside')
+    assert any(line.startswith("  classDef outside ") for line in out)
+    [graph] = pydot.graph_from_dot_data(flows("--flow", "orders", "--format", "dot")[0])
+    [node] = [n for n in graph.get_nodes() if (n.get_label() or "").startswith('"Bill')]
+    assert (node.get_label(), node.get_style()) == ('"Bill\\nevent flow billing"', "dashed")
+
+
+def test_mermaid_and_dot_draw_an_open_end_apart_from_faults():
+    """The tutorial's account.setup.completed, declared open: Mermaid's 'open' class (no
+    'fault' class at all), a grey dashed ellipse in dot."""
+    out = flows("--flow", "user-registration", "--format", "mermaid")[0].splitlines()
+    [end] = [line for line in out if "account.setup.completed (" in line]
+    assert end.endswith('(["account.setup.completed (open)"]):::open')
+    assert [line.split()[1] for line in out if line.startswith("  classDef ")] == ["open"]
+    dot = flows("--flow", "user-registration", "--format", "dot")[0]
+    [graph] = pydot.graph_from_dot_data(dot)
+    [node] = [n for n in graph.get_nodes() if "(open)" in (n.get_label() or "")]
+    assert (node.get_shape(), node.get_style(), node.get_color()) == (
+        "ellipse",
+        "dashed",
+        '"#777777"',
+    )
 
 
 def test_text_marks_virtual_edges_and_both_kinds_of_fault(shop):
     """Virtual edges say so; an emit nobody hears and a subscription nobody sends are faults;
-    a step of another flow is left out."""
+    a step of another flow that shares no topic with this one is left out."""
     out, _ = flows("--flow", "shop")
     assert "flow shop: 5 steps" in out
     assert "    --parcel.handed--> Courier (virtual)" in out

@@ -3,6 +3,8 @@
 The end-to-end tests make a throwaway project (an app ``shop`` added to this project's
 settings, its own BASE_DIR), run ``manage.py startstep`` there for each step type, then
 run the generated tests with pytest, ruff and ``manage.py check``, all in subprocesses.
+One of the steps subscribes to this project's real ``user.registered``: a registration
+through the real API reaches it and succeeds.
 """
 
 import os
@@ -74,7 +76,34 @@ STEPS = [
     ),
     ("NightlyReport", "--type", "cron", "--cron", "0 3 * * *", "--emits", "report.due"),
     ("ManualReview", "--type", "noop", "--subscribes", "order.processed", "--emits", "order.ok"),
+    (
+        "NotifyAdmin",
+        "--type",
+        "event",
+        "--subscribes",
+        "user.registered",
+        "--emits",
+        "admin.notified",
+    ),
 ]
+REGISTRATION_TEST = """\
+import pytest
+
+from workflow.testing import FlowTester
+
+
+@pytest.mark.django_db
+def test_a_real_registration_reaches_notify_admin():
+    flow = FlowTester(sleep=False)
+    body = {"name": "Ann Lee", "email": "ann@example.com", "password": "securepass123"}
+    response = flow.post("/users/register", body)
+    assert response.status_code == 201, response.content
+    [delivery] = flow.deliveries("NotifyAdmin")
+    assert (delivery.status, delivery.last_error) == ("succeeded", "")
+    user_id = response.json()["userId"]
+    notified = {"userId": user_id, "name": "Ann Lee", "email": "ann@example.com"}
+    assert flow.emitted("admin.notified") == [notified]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -94,24 +123,68 @@ def test_each_type_writes_a_step_and_a_test_and_says_where(project):
         ("ProcessOrder", "process_order"),
         ("NightlyReport", "nightly_report"),
         ("ManualReview", "manual_review"),
+        ("NotifyAdmin", "notify_admin"),
     ]:
         assert (root / "shop" / "steps" / f"{snake}_step.py").is_file()
         assert (root / "tests" / "shop" / f"test_{snake}_step.py").is_file()
+        input_line = (
+            [
+                "its input: NewUserSerializer from users.serializers, as SendWelcomeEmail takes "
+                "user.registered"
+            ]
+            if name == "NotifyAdmin"
+            else []
+        )
         assert outputs[name].splitlines() == [
             f"wrote shop/steps/{snake}_step.py",
             f"wrote tests/shop/test_{snake}_step.py",
+            *input_line,
             f"run its test: python -m pytest tests/shop/test_{snake}_step.py",
         ]
     assert (root / "tests" / "shop" / "__init__.py").is_file()
 
 
+def test_an_event_step_takes_the_input_its_topics_subscribers_declare(project):
+    """NotifyAdmin (user.registered) imports NewUserSerializer from users.serializers, the
+    input SendWelcomeEmail declares, and invents no field; ProcessOrder (order.created,
+    which no subscriber describes) takes the data as it is: no input, nothing required."""
+    root, _, _ = project
+    notify = (root / "shop" / "steps" / "notify_admin_step.py").read_text()
+    assert "from users.serializers import NewUserSerializer\n" in notify
+    assert "    input=NewUserSerializer,\n" in notify
+    assert "message" not in notify and "serializers.Serializer" not in notify
+    process = (root / "shop" / "steps" / "process_order_step.py").read_text()
+    assert "    input=" not in process and "message" not in process
+    assert "No input is declared for order.created yet" in process
+
+
+def test_a_real_registration_is_delivered_to_the_new_step(project):
+    """POST /users/register (RegisterUser's real user.registered) in the throwaway
+    project: the delivery to the generated NotifyAdmin succeeds, and it emits the user."""
+    root, run, _ = project
+    (root / "tests" / "shop" / "test_registration_reaches_notify_admin.py").write_text(
+        REGISTRATION_TEST
+    )
+    done = run(
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--ds=shop_settings",
+        "-q",
+        "tests/shop/test_registration_reaches_notify_admin.py",
+    )
+    assert done.stdout.splitlines()[-1].startswith("1 passed in"), done.stdout
+
+
 def test_the_generated_tests_pass_as_written(project):
     """pytest runs every generated test in the throwaway project: all pass."""
     root, run, _ = project
-    done = run("-m", "pytest", "-p", "no:cacheprovider", "--ds=shop_settings", "-q", "tests/shop")
-    # CreateOrder 2 (answers 200, 400 to a bad body), GetOrder 1, ProcessOrder 3,
-    # NightlyReport 2, ManualReview 1.
-    assert done.stdout.splitlines()[-1].startswith("9 passed in"), done.stdout
+    tests = [f"tests/shop/test_{snake_case(args[0])}_step.py" for args in STEPS]
+    done = run("-m", "pytest", "-p", "no:cacheprovider", "--ds=shop_settings", "-q", *tests)
+    # CreateOrder 2 (answers 200, 400 to a bad body), GetOrder 1, ProcessOrder 2 (no input
+    # declared: nothing to refuse), NightlyReport 2, ManualReview 1, NotifyAdmin 3.
+    assert done.stdout.splitlines()[-1].startswith("11 passed in"), done.stdout
 
 
 def test_the_generated_steps_load_without_errors(project):
@@ -138,7 +211,7 @@ def test_the_generated_tests_fail_when_the_step_breaks(project, tmp_path):
     api = root / "shop" / "steps" / "create_order_step.py"
     originals = {path: path.read_text() for path in (event, api)}
     try:
-        event.write_text(originals[event].replace('    ctx.emit("order.logged"', "    print("))
+        event.write_text(originals[event].replace('    ctx.emit("order.logged"', '    print("'))
         api.write_text(originals[api].replace('"status": 200', '"status": 202'))
         done = run(
             "-m",

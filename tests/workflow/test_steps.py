@@ -119,7 +119,22 @@ def test_emits_dict_with_unknown_keys_is_refused():
         event(emits=[{"topic": "t", "lable": "oops"}])
     message = str(info.value)
     assert "['lable']" in message
-    assert "'topic', 'label' and 'conditional'" in message
+    assert "'topic', 'label', 'conditional' and 'open'" in message
+
+
+def test_an_emit_declared_open_keeps_the_flag():
+    """{'topic': ..., 'open': True}: an emit meant for subscribers outside the project."""
+    step = event(emits=[{"topic": "t.done", "open": True}, "t.other"])
+    assert step.emits == (Emit("t.done", open=True), Emit("t.other"))
+
+
+@pytest.mark.parametrize("flag", ["open", "conditional"])
+def test_an_emit_flag_that_is_not_a_bool_is_refused(flag):
+    """'open': 'yes' is refused, saying the flag is True or False, with an example."""
+    with pytest.raises(StepConfigError) as info:
+        event(emits=[{"topic": "t", flag: "yes"}])
+    assert f"'{flag}' is True or False, not 'yes'" in str(info.value)
+    assert f"{{'topic': 't', '{flag}': True}}" in str(info.value)
 
 
 @pytest.mark.parametrize("entry", [{"label": "no topic"}, 42, ""])

@@ -10,7 +10,8 @@ config = EventStep(
     description="Setup user account with default settings and preferences",
     flows=["user-registration"],
     subscribes=["user.registered"],
-    emits=["account.setup.completed"],
+    # Open: for subscribers yet to come (no step subscribes to it in this project).
+    emits=[{"topic": "account.setup.completed", "open": True}],
     input=NewUserSerializer,
 )
 

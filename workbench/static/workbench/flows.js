@@ -135,7 +135,8 @@
   });
   graph.addEventListener("keydown", function (event) {
     const target = event.target.closest(".wb-node");
-    if (target && (event.key === "Enter" || event.key === " ")) {
+    // Only a step of this flow has a panel: a step of another flow is a link to its flow.
+    if (target && state.steps[target.dataset.node] && (event.key === "Enter" || event.key === " ")) {
       event.preventDefault();
       showStep(target.dataset.node);
     }

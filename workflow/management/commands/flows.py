@@ -5,8 +5,9 @@ manage.py flows --flow user-registration         # one flow
 manage.py flows --flow user-registration --format mermaid   # or json, dot
 
 Nodes are steps with their type; edges are topics from emitter to subscriber (virtual
-ones marked). An emit no step subscribes to, and a subscription to a topic no step
-emits, are faults: drawn as topic nodes and listed.
+ones marked), to and from steps of other flows too (named with their flow). An emit no
+step subscribes to, and a subscription to a topic no step emits, are faults: drawn as
+topic nodes and listed; an emit declared open with no subscriber is an open end, no fault.
 """
 
 from django.core.management.base import BaseCommand, CommandError

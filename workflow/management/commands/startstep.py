@@ -7,7 +7,9 @@ manage.py startstep shop ManualReview --type noop --subscribes order.done
 
 Writes ``<app>/steps/<snake_name>_step.py`` and ``tests/<app>/test_<snake_name>_step.py``
 (or ``<app>/tests/`` when the project has no top-level ``tests/``). Refuses to overwrite
-either file. Topics and flows may be repeated or comma-separated.
+either file. Topics and flows may be repeated or comma-separated. An event step's input
+is the serializer its topic's subscribers already declare, said on the output; or, when
+none is, the topic's data as it is (``workflow.scaffold_input``).
 """
 
 import re
@@ -21,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from workflow.registry import registry
 from workflow.scaffold import Spec, default_description, render_step
+from workflow.scaffold_input import topic_input
 from workflow.scaffold_tests import render_test
 from workflow.steps import STEP_TYPES, StepConfigError
 
@@ -101,7 +104,20 @@ class Command(BaseCommand):
         test_file.write_text(render_test(spec, relative(step_file)))
         self.stdout.write(f"wrote {relative(step_file)}")
         self.stdout.write(f"wrote {relative(test_file)}")
+        self.describe_input(spec)
         self.stdout.write(f"run its test: python -m pytest {relative(test_file)}")
+
+    def describe_input(self, spec):
+        """Where an event step's input comes from, when it is not the data as it is."""
+        found = spec.input
+        if found and found.serializer is not None:
+            cls = found.serializer
+            self.stdout.write(
+                f"its input: {cls.__name__} from {cls.__module__}, as {found.declared_by} "
+                f"takes {', '.join(spec.subscribes)}"
+            )
+        elif found and found.note:
+            self.stdout.write(f"its input: the data as it is ({found.note})")
 
     def spec(self, app, name, type, options):
         if not NAME.match(name):
@@ -132,6 +148,8 @@ class Command(BaseCommand):
         spec.description = spec.description or default_description(
             type, spec.method, spec.path, spec.subscribes, spec.cron
         )
+        if type == "event":
+            spec.input = topic_input(registry, spec.subscribes)
         return spec
 
     def check_required(self, spec):
