@@ -8,6 +8,7 @@ declares exactly the steps it needs:
 """
 
 import pytest
+from django.urls import get_resolver
 
 from workflow.registry import Registry, registry
 
@@ -17,6 +18,9 @@ pytest_plugins = ["workflow.testing"]
 
 @pytest.fixture
 def steps():
+    # The API steps' URL patterns are built once, from the registry, when the URLconf is
+    # first loaded: load it now, from the project's steps, not from this test's.
+    get_resolver().urlconf_module  # noqa: B018
     saved = dict(registry.__dict__)
     registry.__dict__.update(Registry().__dict__)
     try:
