@@ -136,7 +136,8 @@ def test_the_stub_imports_the_declared_input_and_keeps_its_plain_fields(spec):
     """The step imports Order from its module, declares it as input, keeps and emits the
     plain fields it received, and invents none; its test sends the sample."""
     step = render_step(spec)
-    assert f"from {__name__} import Order\nfrom workflow.steps import EventStep\n" in step
+    imports = "from workflow.handlers import Context\nfrom workflow.steps import EventStep\n"
+    assert f"from {__name__} import Order\n{imports}" in step
     assert "    input=Order,\n" in step
     assert '        "orderId": input["orderId"],\n' in step
     assert "placedAt" not in step and "message" not in step

@@ -13,14 +13,13 @@ none is, the topic's data as it is (``workflow.scaffold_input``).
 """
 
 import re
-import site
-import sys
 from pathlib import Path
 
 from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from workflow.project import project_apps
 from workflow.registry import registry
 from workflow.scaffold import Spec, default_description, render_step
 from workflow.scaffold_input import topic_input
@@ -36,25 +35,10 @@ def listed(values):
     return [v.strip() for value in values or () for v in value.split(",") if v.strip()]
 
 
-def installed_package(path):
-    """Whether ``path`` is in an installed distribution (a virtualenv may sit in the
-    project's own folder, as the README's ``.venv`` does)."""
-    prefixes = {sys.prefix, sys.base_prefix, *site.getsitepackages(), site.getusersitepackages()}
-    return (
-        any(path.is_relative_to(Path(prefix).resolve()) for prefix in prefixes if prefix)
-        or "site-packages" in path.parts
-    )
-
-
 def project_app(label):
     """The installed app ``label``, if its code is in this project (not site-packages)."""
     base = Path(settings.BASE_DIR).resolve()
-    ours = [
-        a.label
-        for a in apps.get_app_configs()
-        if Path(a.path).resolve().is_relative_to(base)
-        and not installed_package(Path(a.path).resolve())
-    ]
+    ours = [a.label for a in project_apps() if Path(a.path).resolve().is_relative_to(base)]
     try:
         app = apps.get_app_config(label)
     except LookupError:
