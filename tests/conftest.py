@@ -5,11 +5,16 @@ declares exactly the steps it needs:
 
     def test_x(steps):
         steps.add(EventStep(name="A", subscribes=["t"]), handler_a)
+
+``shipped_steps`` does the same with the steps the project ships (tests/shipped.py), for
+tests about the shipped project that read the global registry (commands, checks, pages):
+a step a reader adds to the project is not among them.
 """
 
 import pytest
 from django.urls import get_resolver
 
+from tests.shipped import use_shipped_steps
 from workflow.registry import Registry, registry
 
 # The framework's test fixtures (``flow``: a FlowTester); see workflow/testing.py.
@@ -28,3 +33,10 @@ def steps():
     finally:
         registry.__dict__.clear()
         registry.__dict__.update(saved)
+
+
+@pytest.fixture
+def shipped_steps(steps):
+    """The global registry holding the shipped steps only, each loaded from its module."""
+    use_shipped_steps(steps)
+    return steps

@@ -43,9 +43,9 @@ def test_the_landing_page_links_the_workbench_the_api_documents_and_the_guide(cl
             assert client.get(href).status_code in (200, 302), href
 
 
-def test_the_landing_page_shows_the_flows_and_api_steps_of_the_registry(client):
-    """The tutorial's flow with its five steps (linked to its graph), and each API step
-    as METHOD /path."""
+def test_the_landing_page_shows_the_flows_and_api_steps_of_the_registry(client, shipped_steps):
+    """The shipped project's: the tutorial's flow with its five steps (linked to its
+    graph), and each API step as METHOD /path."""
     html = client.get("/").content.decode()
     assert 'href="/admin/workbench/flows/?flow=user-registration"' in html
     for step in [

@@ -89,7 +89,7 @@ def crossing(steps):
     return steps
 
 
-def test_text_lists_steps_in_flow_order_with_edges_and_no_faults():
+def test_text_lists_steps_in_flow_order_with_edges_and_no_faults(shipped_steps):
     """The tutorial's flow as text: entry point first, each edge with its topic, and
     account.setup.completed, declared open, as an open end: no fault."""
     out, _ = flows("--flow", "user-registration")
@@ -173,7 +173,7 @@ def test_mermaid_and_dot_draw_steps_of_other_flows_apart(crossing):
     assert (node.get_label(), node.get_style()) == ('"Bill\\nevent flow billing"', "dashed")
 
 
-def test_mermaid_and_dot_draw_an_open_end_apart_from_faults():
+def test_mermaid_and_dot_draw_an_open_end_apart_from_faults(shipped_steps):
     """The tutorial's account.setup.completed, declared open: Mermaid's 'open' class (no
     'fault' class at all), a grey dashed ellipse in dot."""
     out = flows("--flow", "user-registration", "--format", "mermaid")[0].splitlines()

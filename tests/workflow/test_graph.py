@@ -1,7 +1,6 @@
 """The step graph of a flow, from the registry alone (workflow.graph)."""
 
 from workflow.graph import flow_graph
-from workflow.registry import registry
 from workflow.steps import ApiStep, CronStep, EventStep, NoopStep
 
 
@@ -13,10 +12,10 @@ def edges(graph):
     return sorted((e.source, e.topic, e.target, e.virtual) for e in graph.edges)
 
 
-def test_the_tutorial_flow_has_five_steps_three_topic_edges_and_one_open_end():
+def test_the_tutorial_flow_has_five_steps_three_topic_edges_and_one_open_end(shipped_steps):
     """user-registration: user.registered to both subscribers, email.sent to the notifier,
     and account.setup.completed (declared open) ending at an open topic node, no fault."""
-    graph = flow_graph(registry, "user-registration")
+    graph = flow_graph(shipped_steps, "user-registration")
     steps = {n.id: n.kind for n in graph.nodes if n.kind != "topic"}
     assert steps == {
         "RegisterUser": "api",
