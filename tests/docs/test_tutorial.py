@@ -28,6 +28,23 @@ TUTORIAL = ROOT / "docs" / "tutorial.md"
 RUNSERVER = "python manage.py runserver"
 STARTSTEP = "python manage.py startstep users NotifyAdmin "
 USERS_TESTS = "python -m pytest tests/users "
+# The project's tests that read its whole registry or run `check` on it (the others
+# declare their own steps): after "Add a step" they still pass, testing the shipped steps
+# (tests/shipped.py) or any step added since. tests/test_fuzz.py, which fuzzes every API
+# step, is left out for its time (15 s); NotifyAdmin is no API step.
+WHOLE_REGISTRY_TESTS = (
+    "tests/workflow/test_checks.py",
+    "tests/test_production_settings.py",
+    "tests/workflow/test_graph.py",
+    "tests/workflow/test_commands_flows.py",
+    "tests/workflow/test_registry.py",
+    "tests/workflow/test_asyncapi.py",
+    "tests/workflow/test_openapi.py",
+    "tests/workflow/test_payloads.py",
+    "tests/workbench/test_pages.py",
+    "tests/workbench/test_examples.py",
+    "tests/test_home.py",
+)
 LEFT_OUT = (".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", "staticfiles")
 LEFT_OUT += ("test-artifacts", "node_modules", "db.sqlite3*", "*.log")
 
@@ -103,7 +120,8 @@ def reader(tmp_path):
 
 def test_the_tutorials_commands_run_and_print_what_it_shows(reader):
     """Every command, in order; among them, the users app's whole test suite runs after
-    "Add a step" wrote NotifyAdmin (no test of the app pins the subscriber list)."""
+    "Add a step" wrote NotifyAdmin (no test of the app pins the subscriber list). Then
+    the project's tests that read its whole registry or run `check` pass there too."""
     steps = commands(TUTORIAL.read_text())
     assert len(steps) >= 20, "the tutorial's commands were not found"
     texts = [s.text for s in steps]
@@ -124,3 +142,5 @@ def test_the_tutorials_commands_run_and_print_what_it_shows(reader):
         assert missing is None, f"the tutorial shows {missing!r}, not printed:{where}"
     assert (reader.project / "users" / "steps" / "notify_admin_step.py").is_file()
     assert not (ROOT / "users" / "steps" / "notify_admin_step.py").exists()
+    done = reader.run(f"python -m pytest -q -p no:cacheprovider {' '.join(WHOLE_REGISTRY_TESTS)}")
+    assert done.returncode == 0, f"after Add a step:\n{done.stdout}{done.stderr}"
