@@ -37,6 +37,7 @@ WHOLE_REGISTRY_TESTS = (
     "tests/test_production_settings.py",
     "tests/workflow/test_graph.py",
     "tests/workflow/test_commands_flows.py",
+    "tests/workflow/test_commands_startstep.py",
     "tests/workflow/test_registry.py",
     "tests/workflow/test_asyncapi.py",
     "tests/workflow/test_openapi.py",
