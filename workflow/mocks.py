@@ -233,7 +233,7 @@ def api_request(config: ApiStep, input: Any) -> ApiRequest:
     if config.body_schema is not None:
         body = validate(config.body_schema, body if body is not None else {})
     if config.query_params is not None:
-        query = validate(config.query_params, query)
+        query = validate(config.query_params, query, strict=False)
     return ApiRequest(
         path_params=dict(input.get("path_params") or {}),
         query_params=query,

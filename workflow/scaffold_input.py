@@ -21,6 +21,7 @@ from rest_framework.exceptions import ValidationError
 
 from .registry import WILDCARD
 from .schemas import validate
+from .strict import decimal_as_string
 
 PLAIN = (str, int, float, bool)  # validated values the handler may emit as they are
 SAMPLES = [  # the first matching class gives the sample value (subclasses before bases)
@@ -35,7 +36,7 @@ SAMPLES = [  # the first matching class gives the sample value (subclasses befor
     (serializers.DateField, lambda name, f: "2026-01-01"),
     (serializers.TimeField, lambda name, f: "12:00:00"),
     (serializers.DurationField, lambda name, f: "00:01:00"),
-    (serializers.DecimalField, lambda name, f: 1),
+    (serializers.DecimalField, lambda name, f: "1" if decimal_as_string(f) else 1),
     (serializers.IntegerField, lambda name, f: _number(f, 1)),
     (serializers.FloatField, lambda name, f: _number(f, 1.0)),
     (serializers.CharField, lambda name, f: _text(name, f)),

