@@ -45,6 +45,11 @@ DEFAULTS = {
     # API steps: a response stored for an Idempotency-Key is replayed for this many
     # seconds; an older one is ignored and replaced on the key's next use.
     "IDEMPOTENCY_TTL": 24 * 3600,
+    # API steps: what a body that breaks the step's response_schema does: "raise" (the
+    # call answers 500 naming the step, status and fields) or "log" (a warning stored
+    # with the trace; the response goes out). None: "raise" with DEBUG on, else "log";
+    # the framework's pytest plugin (workflow.testing) makes it "raise" in tests.
+    "RESPONSE_SCHEMA_ERRORS": None,
     # API steps: middleware for every API step, then for the steps of a flow, as dotted
     # paths to `(request, ctx, next)` functions; they run before the step's own.
     "API_MIDDLEWARE": (),

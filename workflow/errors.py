@@ -39,3 +39,8 @@ class HandlerTimeout(Exception):
 
 class NotReplayable(Exception):
     """A delivery that cannot be replayed now; the message says why."""
+
+
+class ResponseSchemaError(Exception):
+    """An API step answered a body that breaks its ``response_schema`` (raised where
+    ``WORKFLOW["RESPONSE_SCHEMA_ERRORS"]`` is ``"raise"``)."""

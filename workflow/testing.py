@@ -19,7 +19,9 @@ and delayed emits are run at once (``fast_forward``); ``sleep=False`` skips
 
 One handler alone, with no database: ``call_handler`` (from ``workflow.mocks``).
 
-Fixtures (``pytest_plugins = ["workflow.testing"]`` in a conftest): ``flow``.
+Fixtures (``pytest_plugins = ["workflow.testing"]`` in a conftest): ``flow``. The
+plugin also makes a response that breaks its step's ``response_schema`` fail the call
+(``WORKFLOW["RESPONSE_SCHEMA_ERRORS"]`` is ``"raise"`` unless the project sets it).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from . import bus, runner
+from .conf import workflow_settings
 from .logs import StepLogger, jsonable, redact
 from .mocks import Emitted, HandlerResult, LogLine, MockContext, call_handler
 from .models import Delivery, Event
@@ -285,6 +288,13 @@ class FlowTester:
             shown = "\n".join(f"  [{x.step}] {x.level} {x.message} {x.fields}" for x in self.lines)
             raise AssertionError(f"no log line {message!r} {fields or ''}; the lines:\n{shown}")
         return found
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In tests, a body that breaks its response_schema fails the call, DEBUG or not
+    (pytest-django turns DEBUG off)."""
+    workflow_settings.defaults = {**workflow_settings.defaults, "RESPONSE_SCHEMA_ERRORS": "raise"}
+    workflow_settings.reload()
 
 
 @pytest.fixture
