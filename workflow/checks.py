@@ -5,6 +5,8 @@ workflow.E002  handler missing or with the wrong signature
 workflow.E003  step module that cannot be loaded, or has no config
 workflow.E004  two API steps on the same method and path
 workflow.E005  a middleware setting (API_MIDDLEWARE, FLOW_MIDDLEWARE) that cannot work
+workflow.E006  a schema option that cannot work: a serializer's Meta.coerce_fields, or
+               WORKFLOW["RESPONSE_SCHEMA_ERRORS"]
 workflow.W001  a step subscribes to a topic no step emits
 workflow.W002  a step emits a topic no step subscribes to (unless it declares the emit open)
 workflow.W003  a flow name used by one step only
@@ -17,9 +19,11 @@ from collections import defaultdict
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from . import middleware
+from . import middleware, response_schema
 from .conf import workflow_settings
 from .registry import WILDCARD, registry
+from .schemas import bind
+from .strict import check_coerce_fields
 
 
 @checks.register("workflow")
@@ -30,7 +34,41 @@ def check_steps(app_configs=None, **kwargs):
     messages += check_flows(registry)
     messages += check_cycles(registry)
     messages += check_middleware_settings()
+    messages += check_schemas(registry)
     return messages
+
+
+SCHEMA_ERROR = "workflow.E006"
+
+
+def check_schemas(reg):
+    """workflow.E006 for each step schema whose ``Meta.coerce_fields`` cannot work, and
+    for a ``RESPONSE_SCHEMA_ERRORS`` setting that is not one of its values."""
+    messages = []
+    for step in reg:
+        for label, schema in step_schemas(step.config):
+            try:
+                check_coerce_fields(bind(schema, None))
+            except ImproperlyConfigured as exc:
+                hint = "Meta.coerce_fields lists the fields that keep DRF's coercion"
+                message = f"{step.name} {label}: {exc}"
+                messages.append(checks.Error(message, hint=hint, obj=step.file, id=SCHEMA_ERROR))
+    try:
+        response_schema.mode()
+    except ImproperlyConfigured as exc:
+        hint = 'leave it unset, or set it to "raise" or "log"'
+        setting = checks.Error(str(exc), hint=hint, obj="settings.WORKFLOW", id=SCHEMA_ERROR)
+        messages.append(setting)
+    return messages
+
+
+def step_schemas(config):
+    """``(label, schema)`` of each schema ``config`` declares whose types are strict."""
+    declared = [("body_schema", getattr(config, "body_schema", None))]
+    declared.append(("input", getattr(config, "input", None)))
+    responses = getattr(config, "response_schema", {}).items()
+    declared += [(f"response_schema[{status}]", schema) for status, schema in responses]
+    return [(label, schema) for label, schema in declared if schema is not None]
 
 
 def check_middleware_settings():

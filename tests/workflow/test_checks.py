@@ -1,11 +1,19 @@
-"""System checks over the step graph (workflow.E001-E004, W001-W004)."""
+"""System checks over the step graph (workflow.E001-E006, W001-W004)."""
 
 from io import StringIO
 
 from django.core import checks
 from django.core.management import call_command
+from rest_framework import serializers
 
-from workflow.checks import check_cycles, check_flows, check_paths, check_steps, check_topics
+from workflow.checks import (
+    check_cycles,
+    check_flows,
+    check_paths,
+    check_schemas,
+    check_steps,
+    check_topics,
+)
 from workflow.steps import ApiStep, EventStep, NoopStep
 
 
@@ -121,6 +129,46 @@ def test_no_e004_for_different_methods_or_shapes(steps):
     steps.add(ApiStep(name="Fixed", method="GET", path="/a/b/c"), api_handler)
     steps.add(ApiStep(name="Other", method="GET", path="/b/:x"), api_handler)
     assert check_paths(steps) == []
+
+
+# Schemas ---------------------------------------------------------------------------------
+
+
+class Count(serializers.Serializer):
+    count = serializers.IntegerField()
+
+    class Meta:
+        coerce_fields = ["cuont"]
+
+
+class Order(serializers.Serializer):
+    lines = Count(many=True)
+
+
+def test_e006_coerce_fields_naming_no_field(steps):
+    """A schema whose Meta.coerce_fields (nested ones included) names no field is E006,
+    naming the step, the schema and the field, with the step's file."""
+    steps.add(
+        ApiStep(name="Put", method="PUT", path="/c", body_schema=Order), api_handler, "", "p.py"
+    )
+    steps.add(EventStep(name="Sum", subscribes=["t"], input=Count), event_handler, "", "s.py")
+    ok = ApiStep(name="Get", method="GET", path="/c", response_schema={200: Order(many=True)})
+    steps.add(ok, api_handler, "", "g.py")
+    messages = check_schemas(steps)
+    assert ids(messages) == ["workflow.E006"] * 3
+    assert [m.obj for m in messages] == ["p.py", "s.py", "g.py"]
+    assert messages[0].msg.startswith(
+        "Put body_schema: Count.Meta.coerce_fields names 'cuont', not among the fields of Count"
+    )
+    assert [m.msg.split(":")[0] for m in messages[1:]] == ["Sum input", "Get response_schema[200]"]
+
+
+def test_e006_a_response_schema_errors_setting_that_is_not_a_mode(steps, settings):
+    """WORKFLOW["RESPONSE_SCHEMA_ERRORS"] other than "raise", "log" or None is E006."""
+    settings.WORKFLOW = {"RESPONSE_SCHEMA_ERRORS": "loud"}
+    [message] = check_schemas(steps)
+    assert message.id == "workflow.E006"
+    assert 'is "raise", "log" or None (from DEBUG), not \'loud\'' in message.msg
 
 
 # All together ----------------------------------------------------------------------------
