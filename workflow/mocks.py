@@ -11,7 +11,8 @@ The context is the runtime's own ``Context`` (the same emit checks: an undeclare
 topic raises), holding its emits and state writes as a background attempt does, over
 an in-memory state seeded with ``state``. As in a real attempt, they are kept only if
 the handler returns; an exception propagates to the test. Event input is validated by
-the step's ``input`` serializer, an API request's body by its ``body_schema``. An
+the step's ``input`` serializer, an API request's body by its ``body_schema``, and the
+body an API handler answers by its ``response_schema`` (see ``response_schema``). An
 ``async def`` handler is run as the runtime runs it (``await ctx.emit(...)``).
 """
 
@@ -32,6 +33,7 @@ from .context import Context
 from .jsonutil import json_copy
 from .logs import StepLogger, jsonable, redact
 from .registry import RegisteredStep, registry
+from .response_schema import check_response
 from .runner import InvalidInput
 from .schemas import validate
 from .state import AttemptState
@@ -261,6 +263,8 @@ def call_handler(
     ctx = MockContext(registered, trace_id, state)
     with mock.patch.object(time, "sleep", noop) if not sleep else nullcontext():
         returned = aio.call_handler(registered.handler, handler_args(registered, input), ctx)
+    if isinstance(registered.config, ApiStep) and isinstance(returned, dict):
+        check_response(registered, returned.get("status"), returned.get("body"), ctx)
     ctx.commit()
     return HandlerResult(returned, ctx.emitted, ctx.logger.lines, ctx.store.groups, trace_id)
 

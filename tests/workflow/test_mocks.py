@@ -12,7 +12,9 @@ from rest_framework.exceptions import ValidationError
 
 from workflow.aio import NotAwaited
 from workflow.context import UndeclaredEmit
+from workflow.errors import ResponseSchemaError
 from workflow.mocks import MemoryStore, call_handler
+from workflow.response_schema import MESSAGE
 from workflow.runner import InvalidInput
 from workflow.steps import ApiStep, CronStep, EventStep, NoopStep
 
@@ -123,6 +125,32 @@ def test_an_api_body_is_validated_by_its_body_schema(greet_step):
     with pytest.raises(ValidationError) as error:
         call_handler("Greet", {"body": {"name": "A"}, "path_params": {"id": "7"}})
     assert "name" in error.value.detail
+
+
+class Hello(serializers.Serializer):
+    hello = serializers.CharField()
+    q = serializers.DictField()
+
+
+def test_an_api_body_that_breaks_its_response_schema_raises_in_tests(steps, settings):
+    """The body an API handler answers is checked by its response_schema: under pytest
+    a body that breaks it raises, naming the field, and keeps no emit; in "log" mode the
+    result holds the warning."""
+    config = ApiStep(
+        name="Greet",
+        method="POST",
+        path="/greet/:id",
+        emits=["greeted"],
+        response_schema={201: Hello},
+    )
+    steps.add(config, greet)
+    request = {"body": {"name": 7}, "path_params": {"id": "7"}}
+    with pytest.raises(ResponseSchemaError, match=r'\{"hello": \["Not a valid string.'):
+        call_handler("Greet", request)
+    settings.WORKFLOW = {"RESPONSE_SCHEMA_ERRORS": "log"}
+    result = call_handler("Greet", request)
+    assert result.logged(MESSAGE, status=201, errors={"hello": ["Not a valid string."]})
+    assert result.status == 201
 
 
 def test_an_api_input_with_unknown_keys_is_refused(greet_step):
