@@ -21,6 +21,7 @@ from rest_framework.fields import empty
 from rest_framework.settings import api_settings
 
 from workflow.schemas import bind
+from workflow.strict import decimal_as_string
 
 from . import patterns
 
@@ -169,10 +170,10 @@ def number(field):
     zero = clamp(0, field)
     if isinstance(field, serializers.IntegerField):
         yield int(math.ceil(zero))
-    elif isinstance(field, serializers.FloatField):
+    elif isinstance(field, serializers.FloatField) or not decimal_as_string(field):
         yield float(zero)
     else:
-        yield str(decimal.Decimal(zero))
+        yield str(decimal.Decimal(zero))  # a DecimalField is written as a string
 
 
 def duration(field):

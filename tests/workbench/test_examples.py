@@ -46,6 +46,10 @@ FIELDS = {
         serializers.DecimalField(max_digits=5, decimal_places=2, min_value=Decimal("1.25")),
         "1.25",
     ),
+    "decimal written as a number": (
+        serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=False),
+        0.0,
+    ),
     "boolean": (serializers.BooleanField(), False),
     "choice (the first that is not blank)": (
         serializers.ChoiceField(choices=[("", "none"), ("gold", "Gold")], allow_blank=True),
