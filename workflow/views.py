@@ -28,7 +28,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import idempotency, signals
+from . import idempotency, recording
 from .aio import Chain
 from .conf import workflow_settings
 from .context import Context
@@ -37,7 +37,6 @@ from .models import Run, Trace, new_trace_id
 from .openapi import StepAutoSchema
 from .parsers import JSONParser
 from .schemas import bind, validate
-from .store import store
 
 logger = logging.getLogger("workflow")
 TRACE_HEADER = "X-Trace-Id"
@@ -142,6 +141,8 @@ def run_api_step(step, api_request, claim=None):
     into a response.
 
     With a ``claim`` (an idempotency key), the response is stored in that transaction.
+    Once the transaction has ended, nothing turns the answer into another: the run is
+    recorded by ``recording``, which never raises.
     """
     trace_id = new_trace_id()
     ctx = Context(step, trace_id, held=False)
@@ -153,8 +154,8 @@ def run_api_step(step, api_request, claim=None):
             response = to_response(step, result)
             if claim is not None:
                 claim.store(response, trace_id)  # KeyTaken: rolls this transaction back
-        run.status = Run.Status.SUCCEEDED if response.status_code < 500 else Run.Status.FAILED
-    except idempotency.KeyTaken as exc:
+        run.status = Run.Status.of_answer(response.status_code)
+    except idempotency.KeyTaken as exc:  # its work undone: failed, whatever the answer
         run.status, run.error = Run.Status.FAILED, str(exc)
         response = answer_race_loser(claim)
     except Exception as exc:
@@ -166,21 +167,19 @@ def run_api_step(step, api_request, claim=None):
             {"error": "Internal Server Error", "traceId": trace_id},
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
+    run.status_code = response.status_code
     run.finished_at = timezone.now()
     record_run(run, Trace(trace_id=trace_id, entry_step=step.name, started_at=run.started_at), ctx)
-    signals.send(signals.run_finished, sender=Run, run=run)
     if not response.has_header(idempotency.REPLAYED_HEADER):  # a replay keeps its trace id
         response[TRACE_HEADER] = trace_id
     return response
 
 
 def record_run(run, trace, ctx):
-    """Store the API call's run, its trace and its log lines (on PostgreSQL in one
-    statement); the lines are then announced."""
+    """Record the API call's run, its trace and its log lines (on PostgreSQL in one
+    statement), then announce them; never raises (see ``recording``)."""
     ctx.logger.run = run
-    lines = ctx.logger.take()
-    if store.record_api_run(run, trace, lines):
-        ctx.logger.stored(lines)
+    recording.record(recording.ApiCall(run, trace, ctx.logger.take(), ctx.logger))
 
 
 def replay(claim, record):

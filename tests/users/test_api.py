@@ -3,11 +3,12 @@
 import json
 import logging
 import re
+import time
 import types
 
 import pytest
 from django.contrib.auth.hashers import check_password
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import path
@@ -19,9 +20,11 @@ import workflow.urls  # noqa: F401  (routes are built from the real registry, be
 from tests.markers import postgresql_only
 from users.models import Account
 from users.serializers import EMAIL_MESSAGE, NAME_MESSAGE, PASSWORD_MESSAGE
+from workflow import recording
 from workflow.models import Delivery, Event, LogEntry, Run, StateEntry, Trace
 from workflow.registry import registry
 from workflow.steps import ApiStep, EventStep
+from workflow.store import store_for
 from workflow.views import view_for
 
 pytestmark = pytest.mark.store  # the store's path: run on PostgreSQL too
@@ -348,3 +351,35 @@ def test_on_postgresql_the_run_its_trace_and_its_lines_are_one_statement(api):
         ("Registering new user", run.pk),
         ("User registered successfully", run.pk),
     ]
+
+
+# After the commit ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_register_answers_201_when_recording_its_run_fails_after_the_commit(api, monkeypatch):
+    """Storing the run fails once (a database locked past its timeout): the user was
+    created and the client gets the 201 with its trace id, not a 500; the run and its
+    trace are stored in the background."""
+    monkeypatch.setattr(recording, "_backlog", recording.Backlog(delays=(0.05,)))
+    store_class = type(store_for())
+    real = store_class.record_api_run
+    failures = [OperationalError("database is locked")]
+
+    def record_api_run(self, run, trace, lines):
+        if failures:
+            raise failures.pop()
+        return real(self, run, trace, lines)
+
+    monkeypatch.setattr(store_class, "record_api_run", record_api_run)
+    response = register(api)
+    assert response.status_code == 201
+    assert Account.objects.filter(user_id=response.json()["userId"]).exists()
+    trace_id = response["X-Trace-Id"]
+    deadline = time.monotonic() + 5
+    while not Run.objects.filter(trace_id=trace_id).exists():
+        assert time.monotonic() < deadline, "the run was not stored in the background"
+        time.sleep(0.02)
+    run = Run.objects.get(trace_id=trace_id)
+    assert (run.step_name, run.status, run.status_code) == ("RegisterUser", "succeeded", 201)
+    assert Trace.objects.filter(trace_id=trace_id, entry_step="RegisterUser").exists()
