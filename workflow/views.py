@@ -15,6 +15,7 @@ its middleware (``middleware``) wraps the handler, inside the transaction. Handl
 and middleware may be ``async def`` (see ``aio``).
 """
 
+import json
 import logging
 import traceback
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from . import idempotency, recording
 from .aio import Chain
 from .conf import workflow_settings
 from .context import Context
+from .logs import redact
 from .middleware import chain_for
 from .models import Run, Trace, new_trace_id
 from .openapi import StepAutoSchema
@@ -85,7 +87,18 @@ class StepView(APIView):
 
     def initialize_request(self, request, *args, **kwargs):
         self.step_method = request.method  # authenticators are chosen before self.request is set
+        self.started_at = timezone.now()
         return super().initialize_request(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        """Every answer of a step carries a trace id: one refused before the handler ran
+        gets a trace and a run of its own here (``trace_refusal``). A method no step
+        serves (405, OPTIONS) is no call of a step and is not traced."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        step = self.step_for(request.method)
+        if step is not None and not response.has_header(TRACE_HEADER):
+            trace_refusal(step, response, self.started_at)
+        return response
 
     def _policy(self, name):
         """The current method's step's DRF policy classes, else the view's defaults."""
@@ -182,10 +195,39 @@ def record_run(run, trace, ctx):
     recording.record(recording.ApiCall(run, trace, ctx.logger.take(), ctx.logger))
 
 
+def trace_refusal(step, response, started_at):
+    """Record a request refused before its handler ran (a bad body, 401/403/404/413/415/
+    429) as a refused run of ``step``, with a trace of its own, and put the trace id on
+    ``response``. The run's error is the status and the answer's messages, with fields
+    named like secrets left out; the request's body is never stored."""
+    trace_id = new_trace_id()
+    run = Run(
+        step_name=step.name,
+        trace_id=trace_id,
+        status=Run.Status.of_answer(response.status_code),
+        status_code=response.status_code,
+        started_at=started_at,
+        finished_at=timezone.now(),
+        error=refusal_error(response),
+    )
+    trace = Trace(trace_id=trace_id, entry_step=step.name, started_at=started_at)
+    recording.record(recording.ApiCall(run, trace))
+    response[TRACE_HEADER] = trace_id
+
+
+def refusal_error(response):
+    """``400 Bad Request: {"email": ["Invalid email address"]}``, at most 2000 characters."""
+    detail = json.dumps(redact(getattr(response, "data", None)), ensure_ascii=False, default=str)
+    return f"{response.status_code} {response.reason_phrase}: {detail}"[:2000]
+
+
 def replay(claim, record):
-    """Answer a repeated request from its stored record, without running the handler."""
+    """Answer a repeated request from its stored record, without running the handler.
+    A replay carries the first request's trace id; a 422 (another request) gets a trace
+    of its own, as a refusal."""
     response = claim.answer(record)  # the stored response, or 422 for another request
-    response[TRACE_HEADER] = record.trace_id
+    if response.has_header(idempotency.REPLAYED_HEADER):
+        response[TRACE_HEADER] = record.trace_id
     return response
 
 
