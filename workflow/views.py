@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponseBase
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,6 +39,7 @@ from .middleware import chain_for
 from .models import Run, Trace, new_trace_id
 from .openapi import StepAutoSchema
 from .parsers import JSONParser
+from .reporting import StepReporterFilter
 from .schemas import bind, validate
 
 logger = logging.getLogger("workflow")
@@ -88,6 +90,7 @@ class StepView(APIView):
     def initialize_request(self, request, *args, **kwargs):
         self.step_method = request.method  # authenticators are chosen before self.request is set
         self.started_at = timezone.now()
+        request.exception_reporter_filter = StepReporterFilter()
         return super().initialize_request(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -122,6 +125,10 @@ class StepView(APIView):
         if (declared.isdigit() and int(declared) > limit) or len(request.body) > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
 
+    # An error page shows these as stars, here and in the frames this one calls (Django
+    # looks up the stack for the marks): the body may hold a password or its hash, the
+    # headers a token. ``reporting`` keeps the marks in DEBUG too.
+    @sensitive_variables("body", "query", "api_request")
     def serve(self, request, **path_params):
         step = self.step_for(request.method)
         if any("\x00" in value for value in path_params.values()):
@@ -277,4 +284,5 @@ def view_for(steps_by_method):
     """A view serving ``steps_by_method`` (e.g. ``{"GET": step}``); others get 405."""
     methods = {method.lower(): StepView.serve for method in steps_by_method}
     view_class = type("StepView", (StepView,), methods)
-    return view_class.as_view(steps=steps_by_method)
+    # A form body (which the step refuses) would show on an error page: hide it all.
+    return sensitive_post_parameters()(view_class.as_view(steps=steps_by_method))
