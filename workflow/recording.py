@@ -136,7 +136,10 @@ class Backlog:
                 self.woken.wait(wait)
                 self.woken.clear()
                 continue
-            self.retry(call)
+            try:
+                self.retry(call)
+            except Exception:  # the thread outlives any one call
+                logger.exception("The backlog failed on the run of %s", call.run.step_name)
 
     def retry(self, call):
         """One more attempt at ``call``; after the last, it is logged whole."""
