@@ -223,8 +223,9 @@ def trace_refusal(step, response, started_at):
 
 
 def refusal_error(response):
-    """``400 Bad Request: {"email": ["Invalid email address"]}``, at most 2000 characters."""
-    detail = json.dumps(redact(getattr(response, "data", None)), ensure_ascii=False, default=str)
+    """``400 Bad Request: {"email": ["Invalid email address"]}``, at most 2000 characters,
+    in ASCII JSON: no NUL or lone surrogate echoed from the request reaches the database."""
+    detail = json.dumps(redact(getattr(response, "data", None)), default=str)
     return f"{response.status_code} {response.reason_phrase}: {detail}"[:2000]
 
 
