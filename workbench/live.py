@@ -49,6 +49,7 @@ def run_message(run):
         "step": run.step_name,
         "traceId": run.trace_id,
         "status": run.status,
+        "statusCode": run.status_code,
         "attempt": run.attempt,
         "startedAt": run.started_at.isoformat() if run.started_at else None,
         "finishedAt": run.finished_at.isoformat() if run.finished_at else None,

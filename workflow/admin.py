@@ -120,8 +120,17 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "step_name", "status", "attempt", trace_link, "started_at", "finished_at"]
-    list_filter = ["status", "step_name"]
+    list_display = [
+        "id",
+        "step_name",
+        "status",
+        "status_code",
+        "attempt",
+        trace_link,
+        "started_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "status_code", "step_name"]
     search_fields = ["trace_id", "step_name"]
 
 

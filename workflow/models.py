@@ -152,13 +152,27 @@ class Delivery(models.Model):
 
 
 class Run(models.Model):
-    """One execution of a step: an API call, or one attempt at a delivery."""
+    """One execution of a step: an API call, or one attempt at a delivery.
+
+    An API call's run has the ``status_code`` it answered, and its status says how it
+    went for the client: succeeded (below 400), refused (a 4xx: a bad body, a missing
+    permission, a 404 or 409 of the handler's own) or failed (a 5xx). A refused call is
+    no fault of the step, and no success either.
+    """
 
     class Status(models.TextChoices):
         RUNNING = "running"
         SUCCEEDED = "succeeded"
+        REFUSED = "refused"
         FAILED = "failed"
         INTERRUPTED = "interrupted"
+
+        @classmethod
+        def of_answer(cls, status_code):
+            """The status of an API call answered with ``status_code``."""
+            if status_code >= 500:
+                return cls.FAILED
+            return cls.REFUSED if status_code >= 400 else cls.SUCCEEDED
 
     step_name = models.CharField(max_length=200)
     trace_id = models.CharField(max_length=32, db_index=True)
@@ -167,6 +181,8 @@ class Run(models.Model):
     )
     attempt = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
+    # The HTTP status an API call answered with (None: a background run).
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)

@@ -16,6 +16,7 @@ its middleware (``middleware``) wraps the handler, inside the transaction. Handl
 and middleware may be ``async def`` (see ``aio``).
 """
 
+import json
 import logging
 import traceback
 from dataclasses import dataclass, field
@@ -24,22 +25,24 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpResponseBase
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import idempotency, signals
+from . import idempotency, recording
 from .aio import Chain
 from .conf import workflow_settings
 from .context import Context
 from .errors import ResponseSchemaError
+from .logs import redact
 from .middleware import chain_for
 from .models import Run, Trace, new_trace_id
 from .openapi import StepAutoSchema
 from .parsers import JSONParser
+from .reporting import StepReporterFilter
 from .response_schema import check_response
 from .schemas import validate
-from .store import store
 
 logger = logging.getLogger("workflow")
 TRACE_HEADER = "X-Trace-Id"
@@ -88,7 +91,19 @@ class StepView(APIView):
 
     def initialize_request(self, request, *args, **kwargs):
         self.step_method = request.method  # authenticators are chosen before self.request is set
+        self.started_at = timezone.now()
+        request.exception_reporter_filter = StepReporterFilter()
         return super().initialize_request(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        """Every answer of a step carries a trace id: one refused before the handler ran
+        gets a trace and a run of its own here (``trace_refusal``). A method no step
+        serves (405, OPTIONS) is no call of a step and is not traced."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        step = self.step_for(request.method)
+        if step is not None and not response.has_header(TRACE_HEADER):
+            trace_refusal(step, response, self.started_at)
+        return response
 
     def _policy(self, name):
         """The current method's step's DRF policy classes, else the view's defaults."""
@@ -112,6 +127,10 @@ class StepView(APIView):
         if (declared.isdigit() and int(declared) > limit) or len(request.body) > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
 
+    # An error page shows these as stars, here and in the frames this one calls (Django
+    # looks up the stack for the marks): the body may hold a password or its hash, the
+    # headers a token. ``reporting`` keeps the marks in DEBUG too.
+    @sensitive_variables("body", "query", "api_request")
     def serve(self, request, **path_params):
         step = self.step_for(request.method)
         if any("\x00" in value for value in path_params.values()):
@@ -144,6 +163,8 @@ def run_api_step(step, api_request, claim=None):
     into a response.
 
     With a ``claim`` (an idempotency key), the response is stored in that transaction.
+    Once the transaction has ended, nothing turns the answer into another: the run is
+    recorded by ``recording``, which never raises.
     """
     trace_id = new_trace_id()
     ctx = Context(step, trace_id, held=False)
@@ -155,8 +176,8 @@ def run_api_step(step, api_request, claim=None):
             response = to_response(step, result, ctx)
             if claim is not None:
                 claim.store(response, trace_id)  # KeyTaken: rolls this transaction back
-        run.status = Run.Status.SUCCEEDED if response.status_code < 500 else Run.Status.FAILED
-    except idempotency.KeyTaken as exc:
+        run.status = Run.Status.of_answer(response.status_code)
+    except idempotency.KeyTaken as exc:  # its work undone: failed, whatever the answer
         run.status, run.error = Run.Status.FAILED, str(exc)
         response = answer_race_loser(claim)
     except Exception as exc:
@@ -168,9 +189,9 @@ def run_api_step(step, api_request, claim=None):
             {"error": public_error(exc), "traceId": trace_id},
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
+    run.status_code = response.status_code
     run.finished_at = timezone.now()
     record_run(run, Trace(trace_id=trace_id, entry_step=step.name, started_at=run.started_at), ctx)
-    signals.send(signals.run_finished, sender=Run, run=run)
     if not response.has_header(idempotency.REPLAYED_HEADER):  # a replay keeps its trace id
         response[TRACE_HEADER] = trace_id
     return response
@@ -183,18 +204,46 @@ def public_error(exc):
 
 
 def record_run(run, trace, ctx):
-    """Store the API call's run, its trace and its log lines (on PostgreSQL in one
-    statement); the lines are then announced."""
+    """Record the API call's run, its trace and its log lines (on PostgreSQL in one
+    statement), then announce them; never raises (see ``recording``)."""
     ctx.logger.run = run
-    lines = ctx.logger.take()
-    if store.record_api_run(run, trace, lines):
-        ctx.logger.stored(lines)
+    recording.record(recording.ApiCall(run, trace, ctx.logger.take(), ctx.logger))
+
+
+def trace_refusal(step, response, started_at):
+    """Record a request refused before its handler ran (a bad body, 401/403/404/413/415/
+    429) as a refused run of ``step``, with a trace of its own, and put the trace id on
+    ``response``. The run's error is the status and the answer's messages, with fields
+    named like secrets left out; the request's body is never stored."""
+    trace_id = new_trace_id()
+    run = Run(
+        step_name=step.name,
+        trace_id=trace_id,
+        status=Run.Status.of_answer(response.status_code),
+        status_code=response.status_code,
+        started_at=started_at,
+        finished_at=timezone.now(),
+        error=refusal_error(response),
+    )
+    trace = Trace(trace_id=trace_id, entry_step=step.name, started_at=started_at)
+    recording.record(recording.ApiCall(run, trace))
+    response[TRACE_HEADER] = trace_id
+
+
+def refusal_error(response):
+    """``400 Bad Request: {"email": ["Invalid email address"]}``, at most 2000 characters,
+    in ASCII JSON: no NUL or lone surrogate echoed from the request reaches the database."""
+    detail = json.dumps(redact(getattr(response, "data", None)), default=str)
+    return f"{response.status_code} {response.reason_phrase}: {detail}"[:2000]
 
 
 def replay(claim, record):
-    """Answer a repeated request from its stored record, without running the handler."""
+    """Answer a repeated request from its stored record, without running the handler.
+    A replay carries the first request's trace id; a 422 (another request) gets a trace
+    of its own, as a refusal."""
     response = claim.answer(record)  # the stored response, or 422 for another request
-    response[TRACE_HEADER] = record.trace_id
+    if response.has_header(idempotency.REPLAYED_HEADER):
+        response[TRACE_HEADER] = record.trace_id
     return response
 
 
@@ -229,4 +278,5 @@ def view_for(steps_by_method):
     """A view serving ``steps_by_method`` (e.g. ``{"GET": step}``); others get 405."""
     methods = {method.lower(): StepView.serve for method in steps_by_method}
     view_class = type("StepView", (StepView,), methods)
-    return view_class.as_view(steps=steps_by_method)
+    # A form body (which the step refuses) would show on an error page: hide it all.
+    return sensitive_post_parameters()(view_class.as_view(steps=steps_by_method))

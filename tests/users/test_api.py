@@ -3,11 +3,12 @@
 import json
 import logging
 import re
+import time
 import types
 
 import pytest
 from django.contrib.auth.hashers import check_password
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import path
@@ -16,11 +17,14 @@ from rest_framework.test import APIClient
 
 import workflow.urls  # noqa: F401  (routes are built from the real registry, before any swap)
 from tests.markers import postgresql_only
+from users import serializers as user_serializers
 from users.models import Account
 from users.serializers import EMAIL_MESSAGE, NAME_MESSAGE, PASSWORD_MESSAGE
+from workflow import idempotency, recording, views
 from workflow.models import Delivery, Event, LogEntry, Run, StateEntry, Trace
 from workflow.registry import registry
 from workflow.steps import ApiStep, EventStep
+from workflow.store import store_for
 from workflow.views import view_for
 
 pytestmark = pytest.mark.store  # the store's path: run on PostgreSQL too
@@ -346,3 +350,89 @@ def test_on_postgresql_the_run_its_trace_and_its_lines_are_one_statement(api):
         ("Registering new user", run.pk),
         ("User registered successfully", run.pk),
     ]
+
+
+# After the commit; error pages ------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_register_answers_201_when_recording_its_run_fails_after_the_commit(api, monkeypatch):
+    """Storing the run fails once (a database locked past its timeout): the user was
+    created and the client gets the 201 with its trace id, not a 500; the run and its
+    trace are stored in the background."""
+    monkeypatch.setattr(recording, "_backlog", recording.Backlog(delays=(0.05,)))
+    store_class = type(store_for())
+    real = store_class.record_api_run
+    failures = [OperationalError("database is locked")]
+
+    def record_api_run(self, run, trace, lines):
+        if failures:
+            raise failures.pop()
+        return real(self, run, trace, lines)
+
+    monkeypatch.setattr(store_class, "record_api_run", record_api_run)
+    response = register(api)
+    assert response.status_code == 201
+    assert Account.objects.filter(user_id=response.json()["userId"]).exists()
+    trace_id = response["X-Trace-Id"]
+    deadline = time.monotonic() + 5
+    while not Run.objects.filter(trace_id=trace_id).exists():
+        assert time.monotonic() < deadline, "the run was not stored in the background"
+        time.sleep(0.02)
+    run = Run.objects.get(trace_id=trace_id)
+    assert (run.step_name, run.status, run.status_code) == ("RegisterUser", "succeeded", 201)
+    assert Trace.objects.filter(trace_id=trace_id, entry_step="RegisterUser").exists()
+
+
+PLAIN_PASSWORD = "correct-horse-battery-staple"  # nothing in it that HTML escapes
+
+
+@pytest.fixture
+def error_page(client, settings):
+    """A test client that gets Django's error page (DEBUG on) instead of the exception."""
+    settings.DEBUG = True
+    client.raise_request_exception = False
+    return client
+
+
+@pytest.mark.django_db
+def test_an_error_page_shows_neither_the_password_nor_its_hash(error_page, monkeypatch):
+    """In DEBUG, an error that escapes a registration after the password was hashed
+    (here, recording the run, made to raise) shows Django's error page, with the
+    request's variables (its body holds the hash) as stars: neither the hash nor the
+    password is on the page."""
+    hashes = []
+
+    def make_password(password):
+        hashes.append(real_make_password(password))
+        return hashes[-1]
+
+    def escaping(run, trace, ctx):
+        raise RuntimeError("recording escaped")
+
+    real_make_password = user_serializers.make_password
+    monkeypatch.setattr(user_serializers, "make_password", make_password)
+    monkeypatch.setattr(views, "record_run", escaping)
+    body = {**VALID, "password": PLAIN_PASSWORD}
+    response = error_page.post("/users/register", body, content_type="application/json")
+    html = response.content.decode()
+    assert response.status_code == 500
+    assert "RuntimeError" in html and "recording escaped" in html  # Django's error page
+    assert "api_request" in html and "********************" in html
+    assert len(hashes) == 1 and hashes[0] not in html
+    assert PLAIN_PASSWORD not in html
+
+
+@pytest.mark.django_db
+def test_an_error_page_hides_a_posted_form(error_page, monkeypatch):
+    """A form body (which the step would refuse) shows on an error page as stars."""
+
+    def broken(step, request):
+        raise RuntimeError("idempotency store down")
+
+    monkeypatch.setattr(idempotency, "claim", broken)
+    response = error_page.post("/users/register", {"name": "Ann", "password": PLAIN_PASSWORD})
+    html = response.content.decode()
+    assert response.status_code == 500
+    assert "idempotency store down" in html and "********************" in html
+    assert PLAIN_PASSWORD not in html

@@ -49,10 +49,15 @@ def test_the_admin_index_lists_the_workbench_first(staff_client):
 
 def test_flows_page_draws_nodes_and_edges_with_counts_of_recent_runs(staff_client):
     """The tutorial's nodes and topic edges are in the SVG; each step's counts cover
-    runs of the last 24 hours, running ids included for the page to follow."""
+    runs of the last 24 hours, running ids included for the page to follow; an API call
+    answered with a 4xx counts as refused, not as a success."""
     now = timezone.now()
     for status in ["succeeded", "succeeded", "failed", "interrupted", "running"]:
         Run.objects.create(step_name="SendWelcomeEmail", trace_id=trace_id(1), status=status)
+    for status, code in [("succeeded", 201), ("refused", 400), ("refused", 409)]:
+        Run.objects.create(
+            step_name="RegisterUser", trace_id=trace_id(3), status=status, status_code=code
+        )
     Run.objects.create(
         step_name="SendWelcomeEmail", trace_id=trace_id(2), started_at=now - timedelta(days=2)
     )
@@ -65,8 +70,22 @@ def test_flows_page_draws_nodes_and_edges_with_counts_of_recent_runs(staff_clien
     assert 'data-topics="email.sent"' in html
     assert 'data-node="topic:open:account.setup.completed"' in html
     state = response.context["live_state"]
-    assert state["counts"]["SendWelcomeEmail"] == {"running": 1, "succeeded": 2, "failed": 2}
-    assert state["counts"]["LogNotification"] == {"running": 0, "succeeded": 0, "failed": 0}
+    assert state["counts"]["SendWelcomeEmail"] == {
+        "running": 1,
+        "succeeded": 2,
+        "refused": 0,
+        "failed": 2,
+    }
+    assert state["counts"]["RegisterUser"] == {
+        "running": 0,
+        "succeeded": 1,
+        "refused": 2,
+        "failed": 0,
+    }
+    assert state["counts"]["LogNotification"] == dict.fromkeys(
+        ["running", "succeeded", "refused", "failed"], 0
+    )
+    assert '⊘<tspan class="refused">0</tspan>' in node_markup(html, "RegisterUser")
     assert len(state["running"]) == 1
     assert state["steps"]["SendWelcomeEmail"]["subscribes"] == ["user.registered"]
     assert staff_client.get(url("workbench_flows") + "?flow=nope").status_code == 404
@@ -113,13 +132,20 @@ def test_flows_page_links_a_step_of_another_flow_and_marks_an_open_topic(staff_c
 
 
 def test_a_steps_last_runs(staff_client):
-    """The node panel's runs: newest first, with status, attempt and trace."""
+    """The node panel's runs: newest first, with status, attempt, trace and, for an API
+    call, the status code it answered."""
     Run.objects.create(step_name="SendWelcomeEmail", trace_id=trace_id(1), status="failed")
     Run.objects.create(
         step_name="SendWelcomeEmail", trace_id=trace_id(1), status="running", attempt=2
     )
     runs = staff_client.get(url("workbench_step_runs", "SendWelcomeEmail")).json()["runs"]
     assert [(r["status"], r["attempt"]) for r in runs] == [("running", 2), ("failed", 1)]
+    assert [r["statusCode"] for r in runs] == [None, None]
+    Run.objects.create(
+        step_name="RegisterUser", trace_id=trace_id(2), status="refused", status_code=409
+    )
+    runs = staff_client.get(url("workbench_step_runs", "RegisterUser")).json()["runs"]
+    assert [(r["status"], r["statusCode"]) for r in runs] == [("refused", 409)]
     assert staff_client.get(url("workbench_step_runs", "Nope")).status_code == 404
 
 
@@ -158,8 +184,9 @@ def traced(n, entry="RegisterUser"):
 
 def test_traces_list_status_and_search(staff_client):
     """A trace is running while a delivery is unfinished, failed when one went dead or
-    its API call failed, else succeeded; search finds a trace by a value in its events'
-    data or by its id."""
+    its API call failed, refused when its API call answered with a 4xx, else succeeded;
+    each shows the status code its API call answered; search finds a trace by a value
+    in its events' data or by its id."""
     traced(1)
     bus.emit("user.registered", {"email": "zoe@example.com"}, trace_id=trace_id(1))
     Delivery.objects.filter(trace_id=trace_id(1)).update(status="succeeded")
@@ -169,14 +196,24 @@ def test_traces_list_status_and_search(staff_client):
     Delivery.objects.create(step_name="S", trace_id=trace_id(3), status="pending")
     Delivery.objects.create(step_name="T", trace_id=trace_id(3), status="dead")
     traced(4)
-    Run.objects.create(step_name="RegisterUser", trace_id=trace_id(4), status="failed")
-    rows = staff_client.get(url("workbench_traces")).context["rows"]
-    assert [(row.trace.trace_id, row.status) for row in rows] == [
-        (trace_id(4), "failed"),
-        (trace_id(3), "running"),
-        (trace_id(2), "failed"),
-        (trace_id(1), "succeeded"),
+    Run.objects.create(
+        step_name="RegisterUser", trace_id=trace_id(4), status="failed", status_code=500
+    )
+    traced(5)
+    Run.objects.create(
+        step_name="RegisterUser", trace_id=trace_id(5), status="refused", status_code=409
+    )
+    response = staff_client.get(url("workbench_traces"))
+    rows = response.context["rows"]
+    assert [(row.trace.trace_id, row.status, row.status_code) for row in rows] == [
+        (trace_id(5), "refused", 409),
+        (trace_id(4), "failed", 500),
+        (trace_id(3), "running", None),
+        (trace_id(2), "failed", None),
+        (trace_id(1), "succeeded", None),
     ]
+    html = response.content.decode()
+    assert re.search(r'wb-status-refused">refused</span></td>\s*<td>409</td>', html)
     found = staff_client.get(url("workbench_traces") + "?q=ZOE@example").context["rows"]
     assert [row.trace.trace_id for row in found] == [trace_id(1)]
     found = staff_client.get(url("workbench_traces") + f"?q={trace_id(2)}").context["rows"]
@@ -184,8 +221,9 @@ def test_traces_list_status_and_search(staff_client):
 
 
 def test_a_trace_page_has_a_bar_per_run_its_events_and_its_logs(staff_client):
-    """Each run is a bar placed by its start and end (a retry is a bar of its own);
-    event data is shown as escaped JSON; an unknown trace is 404."""
+    """Each run is a bar placed by its start and end (a retry is a bar of its own), an
+    API call's with the status code it answered, also shown by the entry; event data is
+    shown as escaped JSON; an unknown trace is 404."""
     start = timezone.now() - timedelta(seconds=2)
     traced(1)
     times = [(0, 0.1, "succeeded", 1), (0.2, 1.2, "failed", 1), (1.5, 2.0, "succeeded", 2)]
@@ -195,6 +233,7 @@ def test_a_trace_page_has_a_bar_per_run_its_events_and_its_logs(staff_client):
             trace_id=trace_id(1),
             status=status,
             attempt=attempt,
+            status_code=201 if begin == 0 else None,
             started_at=start + timedelta(seconds=begin),
             finished_at=start + timedelta(seconds=end),
         )
@@ -211,8 +250,10 @@ def test_a_trace_page_has_a_bar_per_run_its_events_and_its_logs(staff_client):
     assert response.context["span_ms"] == 2000
     html = response.content.decode()
     assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold</b>" not in html
-    timeline = staff_client.get(url("workbench_trace_timeline", trace_id(1)))
-    assert timeline.content.decode().count('class="wb-bar-row"') == 3
+    assert 'answered <span class="wb-status wb-status-succeeded">201</span>' in html
+    timeline = staff_client.get(url("workbench_trace_timeline", trace_id(1))).content.decode()
+    assert timeline.count('class="wb-bar-row"') == 3
+    assert timeline.count('<small class="wb-status-code">201</small>') == 1
     assert staff_client.get(url("workbench_trace", trace_id(9))).status_code == 404
 
 

@@ -36,7 +36,7 @@ def test_the_first_poll_starts_at_the_newest_rows_then_each_new_line_is_sent_onc
 
 def test_a_run_is_sent_when_it_starts_and_when_it_ends():
     """A run seen running is watched until it finishes; one that started and finished
-    between two polls is sent once, finished."""
+    between two polls is sent once, finished (an API call's with its status code)."""
     relay = Relay()
     relay.poll()
     run = Run.objects.create(step_name="S", trace_id=TRACE)
@@ -47,6 +47,9 @@ def test_a_run_is_sent_when_it_starts_and_when_it_ends():
     Run.objects.create(step_name="S", trace_id=TRACE, status="failed")
     assert kinds(relay.poll()) == [("run", "failed")]
     assert relay.poll() == []
+    Run.objects.create(step_name="S", trace_id=TRACE, status="refused", status_code=409)
+    [refused] = relay.poll()
+    assert (refused["status"], refused["statusCode"]) == ("refused", 409)
 
 
 def test_a_line_committed_after_a_higher_id_is_not_skipped():

@@ -121,15 +121,19 @@ def test_body_with_keys_in_another_order_is_the_same_request(api, orders):
 
 @pytest.mark.django_db
 def test_same_key_with_another_body_answers_422_and_runs_nothing(api, orders):
-    """A key reused with a different body is refused with 422; nothing runs or is emitted."""
-    post(api)
+    """A key reused with a different body is refused with 422; nothing runs or is
+    emitted. The refusal is traced on its own: a trace id of its own, a refused run."""
+    first = post(api)
     response = post(api, {**ORDER, "quantity": 3})
     assert response.status_code == 422
     assert set(response.json()) == {"error"}
     assert "different request" in response.json()["error"]
     assert "Idempotent-Replayed" not in response
     assert orders.count == 1
-    assert counts() == (1, 1, 1, 1)
+    assert counts() == (1, 1, 2, 1)
+    assert response["X-Trace-Id"] != first["X-Trace-Id"]
+    refused = Run.objects.get(trace_id=response["X-Trace-Id"])
+    assert (refused.status, refused.status_code) == (Run.Status.REFUSED, 422)
 
 
 @pytest.mark.django_db
@@ -218,12 +222,13 @@ def test_record_within_the_default_ttl_is_replayed(api, orders):
 @pytest.mark.parametrize("key", ["k" * 256, "", "tab\there", "new\x01line", "caf\xe9"])
 def test_bad_key_answers_400(api, orders, key):
     """A key that is empty, over 255 characters or not printable ASCII is a 400 naming
-    the header; nothing runs."""
+    the header; nothing runs (the refusal is recorded as a refused run)."""
     response = post(api, key=key)
     assert response.status_code == 400
     assert list(response.json()) == ["Idempotency-Key"]
     assert orders.count == 0
-    assert counts() == (0, 0, 0, 0)
+    assert counts() == (0, 0, 1, 0)
+    assert Run.objects.get().status == Run.Status.REFUSED
 
 
 @pytest.mark.django_db

@@ -150,7 +150,7 @@ def test_a_middleware_that_does_not_call_next_answers_and_the_handler_never_runs
     api, steps, serve, calls
 ):
     """Returning a response without calling next() short-circuits: the handler, later
-    middleware and their emits do not run; the run is recorded."""
+    middleware and their emits do not run; the run is recorded, refused with its 401."""
 
     def emitting(request, ctx):
         CALLS.append("handler")
@@ -163,7 +163,8 @@ def test_a_middleware_that_does_not_call_next_answers_and_the_handler_never_runs
     assert (refused.status_code, refused.json()) == (401, {"error": "Unauthorized"})
     assert calls == []
     assert not Event.objects.exists()
-    assert Run.objects.get().status == Run.Status.SUCCEEDED
+    run = Run.objects.get()
+    assert (run.status, run.status_code) == (Run.Status.REFUSED, 401)
     allowed = api.get("/hello", HTTP_X_API_KEY="s3cret")
     assert allowed.status_code == 200
     assert calls == ["step:before", "handler", "step:after"]

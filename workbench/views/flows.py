@@ -17,9 +17,13 @@ COUNTED_SINCE = timedelta(hours=24)
 LAST_RUNS = 10
 
 
+BUCKETS = ("running", "succeeded", "refused", "failed")
+
+
 def run_counts(step_names, since):
-    """``{step: {"running": n, "succeeded": n, "failed": n}}`` for runs started since."""
-    counts = {name: {"running": 0, "succeeded": 0, "failed": 0} for name in step_names}
+    """``{step: {"running": n, "succeeded": n, "refused": n, "failed": n}}`` for runs
+    started since: an API call answered with a 4xx is refused, not a success."""
+    counts = {name: dict.fromkeys(BUCKETS, 0) for name in step_names}
     rows = (
         Run.objects.filter(step_name__in=step_names, started_at__gte=since)
         .values_list("step_name", "status")
@@ -72,6 +76,7 @@ def step_runs(request, site, name):
                 {
                     "id": run.pk,
                     "status": run.status,
+                    "statusCode": run.status_code,
                     "attempt": run.attempt,
                     "traceId": run.trace_id,
                     "startedAt": run.started_at.isoformat(),

@@ -17,6 +17,7 @@ PAGE = 50
 SEARCHED_EVENTS = 200
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 UNFINISHED = [Delivery.Status.PENDING, Delivery.Status.RUNNING]
+NO_RUNS = {"n": 0, "last": None, "api_failed": 0, "api_refused": 0, "answered": None}
 
 
 @dataclass
@@ -25,6 +26,7 @@ class TraceRow:
     status: str
     runs: int
     duration_ms: int | None
+    status_code: int | None  # what its API call answered (None: it began otherwise)
 
 
 def matching(query):
@@ -42,11 +44,12 @@ def matching(query):
 
 
 def summaries(traces):
-    """Each trace with its status, run count and duration, in three grouped queries.
+    """Each trace with its status, run count, duration and the status code its API
+    call answered, in three grouped queries.
 
     A trace is running while a delivery of it is pending or running (a retry waiting
-    counts), failed when a delivery of it went dead or its API call failed, and
-    succeeded otherwise.
+    counts), failed when a delivery of it went dead or its API call failed, refused
+    when its API call answered with a 4xx, and succeeded otherwise.
     """
     ids = [trace.trace_id for trace in traces]
     runs = {
@@ -57,6 +60,8 @@ def summaries(traces):
             n=Count("id"),
             last=Max("finished_at"),
             api_failed=Count("id", filter=Q(status=Run.Status.FAILED, delivery__isnull=True)),
+            api_refused=Count("id", filter=Q(status=Run.Status.REFUSED, delivery__isnull=True)),
+            answered=Max("status_code", filter=Q(delivery__isnull=True)),
         )
     }
     # Ordered by status, the dict keeps the last one: running or pending over dead.
@@ -67,17 +72,19 @@ def summaries(traces):
     )
     rows = []
     for trace in traces:
-        row = runs.get(trace.trace_id, {"n": 0, "last": None, "api_failed": 0})
+        row = runs.get(trace.trace_id, NO_RUNS)
         delivery_status = statuses.get(trace.trace_id)
         if delivery_status in UNFINISHED:
             status = "running"
         elif delivery_status == Delivery.Status.DEAD or row["api_failed"]:
             status = "failed"
+        elif row["api_refused"]:
+            status = "refused"
         else:
             status = "succeeded"
         end = row["last"]
         duration = round((end - trace.started_at).total_seconds() * 1000) if end else None
-        rows.append(TraceRow(trace, status, row["n"], duration))
+        rows.append(TraceRow(trace, status, row["n"], duration, row["answered"]))
     return rows
 
 
@@ -138,6 +145,7 @@ def found_trace(trace_id):
 def detail(request, site, trace_id):
     trace = found_trace(trace_id)
     bars, span_ms = timeline_bars(trace_id)
+    api_runs = [bar.run for bar in bars if bar.run.delivery_id is None]
     return render(
         request,
         site,
@@ -146,6 +154,7 @@ def detail(request, site, trace_id):
         f"Trace {trace_id}",
         trace=trace,
         trace_id=trace_id,
+        api_run=api_runs[0] if api_runs else None,
         bars=bars,
         span_ms=span_ms,
         events=Event.objects.filter(trace_id=trace_id).order_by("id")[:200],

@@ -14,8 +14,9 @@
     runStatus[id] = "running";
   });
 
+  // As workbench/views/flows.py counts: an API call answered with a 4xx is refused.
   function bucket(status) {
-    return status === "running" ? "running" : status === "succeeded" ? "succeeded" : "failed";
+    return ["running", "succeeded", "refused"].includes(status) ? status : "failed";
   }
 
   function node(step) {
@@ -28,6 +29,7 @@
     const counts = state.counts[step];
     element.querySelector(".run").textContent = counts.running;
     element.querySelector(".ok").textContent = counts.succeeded;
+    element.querySelector(".refused").textContent = counts.refused;
     element.querySelector(".fail").textContent = counts.failed;
     element.classList.toggle("wb-running", counts.running > 0);
     element.classList.toggle("wb-has-failed", counts.failed > 0);
@@ -117,7 +119,7 @@
       .then(function (data) {
         const rows = data.runs.map(function (run) {
           return wb.el("tr", {}, [
-            wb.el("td", {}, [wb.el("span", { class: "wb-status wb-status-" + run.status, text: run.status })]),
+            wb.el("td", {}, [wb.el("span", { class: "wb-status wb-status-" + run.status, text: run.status + (run.statusCode ? " " + run.statusCode : "") })]),
             wb.el("td", { text: run.attempt }),
             wb.el("td", { text: wb.time(run.startedAt) }),
             wb.el("td", { text: run.durationMs === null ? "–" : run.durationMs }),
