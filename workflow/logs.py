@@ -73,8 +73,10 @@ def _loggable(value: Any, open_containers: set[int]) -> Any:
         return float.__float__(value) if math.isfinite(value) else repr(value)
     if isinstance(value, str | int):  # an enum, a SafeString: its plain value
         return str.__str__(value) if isinstance(value, str) else int.__int__(value)
+    if id(value) in open_containers:  # a list or dict inside itself: as repr() shows it
+        return "[...]" if isinstance(value, list) else "{...}"
     plain_dict = isinstance(value, dict) and all(isinstance(k, str) for k in value)
-    if (plain_dict or isinstance(value, list)) and id(value) not in open_containers:
+    if plain_dict or isinstance(value, list):
         open_containers.add(id(value))
         try:
             if plain_dict:
@@ -85,7 +87,11 @@ def _loggable(value: Any, open_containers: set[int]) -> Any:
     try:
         return _ENCODER.default(value)  # datetime, Decimal, UUID, lazy text
     except TypeError:
+        pass
+    try:
         return repr(redact(value))  # a tuple, a dict with an int key: no secret inside
+    except RecursionError:  # one that contains itself
+        return f"<{type(value).__name__} that contains itself>"
 
 
 _ENCODER = DjangoJSONEncoder()

@@ -176,6 +176,18 @@ def test_values_json_would_change_are_stored_as_repr_with_secrets_redacted():
     assert entry.fields == {"pair": "(1, {'password': '[redacted]'})", "by_id": "{7: 'a'}"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_value_that_contains_itself_keeps_the_line():
+    """A list or dict inside itself is shown as repr() shows it, not a RecursionError."""
+    looped = [1]
+    looped.append(looped)
+    by_id = {1: None}
+    by_id[1] = by_id
+    StepLogger("S", TRACE).info("m", looped=looped, by_id=by_id)
+    (entry,) = stored()
+    assert entry.fields == {"looped": [1, "[...]"], "by_id": "<dict that contains itself>"}
+
+
 # log_written -------------------------------------------------------------------
 
 
