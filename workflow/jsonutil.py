@@ -17,7 +17,7 @@ from .errors import NotJSON
 __all__ = ["NotJSON", "json_copy"]
 
 # What to write instead, for the kinds JSON has no exact form for.
-FIXES = {
+FIXES: dict[type, str] = {
     tuple: "use a list",
     set: "use a sorted list",
     frozenset: "use a sorted list",
@@ -32,7 +32,8 @@ class _Fault(Exception):
     """Raised deep in a value, with the keys to it gathered on the way out."""
 
     def __init__(self, value: Any, fix: str) -> None:
-        self.value, self.fix, self.keys = value, fix, []
+        self.value, self.fix = value, fix
+        self.keys: list[str | int] = []
 
 
 def json_copy(value: Any, what: str) -> Any:
