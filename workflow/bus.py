@@ -1,4 +1,4 @@
-"""Emit: validate an event, record it with one delivery per subscriber, then announce it.
+"""Emit: check an event, record it with one delivery per subscriber, then announce it.
 
 The store records the event, its new trace (if it starts one) and its deliveries, as
 part of the caller's transaction: an event emitted in a transaction that rolls back is
@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import signals
+from .contracts import check_emit
 from .jsonutil import json_copy
 from .models import Delivery, Event, Trace, new_trace_id
 from .policy import QueuePolicy
@@ -31,6 +32,7 @@ def emit(
     delay: float | None = None,
     idempotency_key: str | int | None = None,
     caused_by: Event | None = None,
+    check: bool = True,
 ) -> Event:
     """Record ``topic`` with ``data`` for every subscriber; returns the ``Event``.
 
@@ -39,10 +41,22 @@ def emit(
     ``idempotency_key``, a topic is delivered once per key: a later emit with the
     same key returns the first event and delivers nothing. ``caused_by`` is the event
     whose delivery emitted this one (its depth is one more).
+
+    The data must be JSON as given (else ``NotJSON``) and, unless ``check=False``
+    (replaying test data on purpose), pass the emitter's declared schema and each
+    subscriber's ``input`` (else ``InvalidEmit``, see ``contracts``): nothing is
+    recorded then.
     """
     if not isinstance(topic, str) or not topic:
         raise ValueError(f"emit needs a topic name, not {topic!r}")
+    if data is None:
+        raise ValueError(
+            f"the data emitted on {topic!r} is None; an event's data is JSON: "
+            "emit {} for an event that carries nothing"
+        )
     data = json_copy(data, f"data emitted on {topic!r}")
+    if check:
+        check_emit(topic, data, registry.get(emitted_by) if emitted_by else None)
     if idempotency_key is not None:
         idempotency_key = str(idempotency_key)
         if not idempotency_key or len(idempotency_key) > 200:

@@ -11,6 +11,7 @@ workflow.W001  a step subscribes to a topic no step emits
 workflow.W002  a step emits a topic no step subscribes to (unless it declares the emit open)
 workflow.W003  a flow name used by one step only
 workflow.W004  steps whose emits reach each other in a cycle, none of them conditional
+workflow.W005  an emit whose declared schema cannot satisfy a subscriber's input
 """
 
 import re
@@ -21,6 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from . import middleware, response_schema
 from .conf import workflow_settings
+from .contracts import schema_name, unmet_inputs
 from .registry import WILDCARD, registry
 from .schemas import bind
 from .strict import check_coerce_fields
@@ -33,6 +35,7 @@ def check_steps(app_configs=None, **kwargs):
     messages += check_paths(registry)
     messages += check_flows(registry)
     messages += check_cycles(registry)
+    messages += check_emit_schemas(registry)
     messages += check_middleware_settings()
     messages += check_schemas(registry)
     return messages
@@ -231,3 +234,19 @@ def check_cycles(reg):
             )
         )
     return messages
+
+
+def check_emit_schemas(reg):
+    return [
+        checks.Warning(
+            f"{emitter.name}'s schema for {emit.topic!r} ({schema_name(emit.schema)}) cannot "
+            f"satisfy {subscriber.name}'s input ({schema_name(subscriber.config.input)}): "
+            f"{'; '.join(problems)}",
+            hint=f"declare in {schema_name(emit.schema)} the fields "
+            f"{schema_name(subscriber.config.input)} requires, with their types (or relax "
+            "the input); every emit of data it refuses is refused",
+            obj=emitter.file,
+            id="workflow.W005",
+        )
+        for emitter, emit, subscriber, problems in unmet_inputs(reg)
+    ]

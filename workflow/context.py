@@ -17,6 +17,7 @@ from typing import Any, Required, TypedDict
 
 from . import bus
 from .conf import workflow_settings
+from .contracts import check_emit
 from .errors import EmitTooDeep, UndeclaredEmit
 from .jsonutil import json_copy
 from .logs import StepLogger
@@ -81,7 +82,9 @@ class Context:
         """Emit ``data`` on ``topic`` (also ``emit({"topic": ..., "data": ...})``).
 
         ``delay`` (seconds) delivers it later; ``idempotency_key`` delivers it once
-        per key, however many times it is emitted.
+        per key, however many times it is emitted. Data JSON cannot hold as given
+        (``NotJSON``) or that a subscriber's ``input`` refuses (``InvalidEmit``) raises
+        here, at once: in a background attempt, a final error (not retried).
         """
         options: dict[str, Any] = {"delay": delay, "idempotency_key": idempotency_key}
         if isinstance(topic, dict):
@@ -95,6 +98,7 @@ class Context:
             )
         self._check_depth(topic)
         data = json_copy({} if data is None else data, f"data emitted on {topic!r}")
+        check_emit(topic, data, self.step)
         if self.held:
             self._emits.append((topic, data, options))
         else:
@@ -130,6 +134,7 @@ class Context:
             trace_id=self.trace_id,
             emitted_by=self.step.name,
             caused_by=self.event,
+            check=False,  # checked by emit(), when the handler emitted it
             **options,
         )
 

@@ -3,8 +3,8 @@
 An attempt that raises a :class:`NonRetryable` (or one of its step's
 ``infrastructure={"queue": {"non_retryable": [...]}}`` exceptions) is not retried: its
 delivery goes dead at once, with the error as its one message. Bad input, an emit of an
-undeclared topic and an emit past ``WORKFLOW["MAX_DEPTH"]`` are such errors: running
-them again would fail the same way.
+undeclared topic, an emit of data a subscriber refuses or JSON cannot hold, and an emit
+past ``WORKFLOW["MAX_DEPTH"]`` are such errors: running them again would fail the same way.
 """
 
 
@@ -19,6 +19,16 @@ class NonRetryable(Exception):
 
 class InvalidInput(NonRetryable):
     """An event's data does not match the subscriber's ``input`` serializer."""
+
+
+class InvalidEmit(NonRetryable, ValueError):
+    """Emitted data that a subscriber's ``input`` (or the emit's declared ``schema``)
+    refuses: the emit is refused at once, naming the emitter, topic, subscriber and fields."""
+
+
+class NotJSON(NonRetryable, TypeError):
+    """A value JSON cannot hold as given (a tuple, a set, a non-string key, NaN, an
+    object): emitted data, a state value; the message names where and the fix."""
 
 
 class UndeclaredEmit(NonRetryable):

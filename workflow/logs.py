@@ -11,8 +11,8 @@ returns, since async code may not use the database directly.
 """
 
 import asyncio
-import json
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,21 +42,59 @@ def redact(value: Any, keys: list[str] | None = None) -> Any:
             k: REDACTED if any(s in str(k).lower() for s in keys) else redact(v, keys)
             for k, v in value.items()
         }
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return [redact(v, keys) for v in value]
+    if isinstance(value, tuple):
+        return tuple(redact(v, keys) for v in value)
     return value
 
 
-class _Encoder(DjangoJSONEncoder):
-    def default(self, o: Any) -> Any:
+def jsonable(fields: Mapping[Any, Any]) -> dict[str, Any]:
+    """Log fields as JSON, never raising and never losing the line.
+
+    A value JSON holds as given is kept (a ``str``, ``int`` or ``float`` subclass, such as
+    an enum, as its plain value); a datetime, date, time, timedelta, Decimal or
+    UUID is written as Django's ``DjangoJSONEncoder`` writes it (ISO text); anything else
+    JSON cannot hold as given (an object, a set, a tuple, a dict with a key that is not
+    a string, NaN or an infinity) is stored as its ``repr()``, so the line shows it
+    rather than a silently changed value (or a line PostgreSQL refuses, for NaN). Fields
+    inside a value stored as its ``repr()`` are redacted first.
+    """
+    return {
+        name if isinstance(name, str) else repr(name): _loggable(value, set())
+        for name, value in fields.items()
+    }
+
+
+def _loggable(value: Any, open_containers: set[int]) -> Any:
+    if value is None or type(value) in (str, bool, int):
+        return value
+    if isinstance(value, float):
+        return float.__float__(value) if math.isfinite(value) else repr(value)
+    if isinstance(value, str | int):  # an enum, a SafeString: its plain value
+        return str.__str__(value) if isinstance(value, str) else int.__int__(value)
+    if id(value) in open_containers:  # a list or dict inside itself: as repr() shows it
+        return "[...]" if isinstance(value, list) else "{...}"
+    plain_dict = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    if plain_dict or isinstance(value, list):
+        open_containers.add(id(value))
         try:
-            return super().default(o)
-        except TypeError:
-            return repr(o)
+            if plain_dict:
+                return {k: _loggable(v, open_containers) for k, v in value.items()}
+            return [_loggable(v, open_containers) for v in value]
+        finally:
+            open_containers.discard(id(value))
+    try:
+        return _ENCODER.default(value)  # datetime, Decimal, UUID, lazy text
+    except TypeError:
+        pass
+    try:
+        return repr(redact(value))  # a tuple, a dict with an int key: no secret inside
+    except RecursionError:  # one that contains itself
+        return f"<{type(value).__name__} that contains itself>"
 
 
-def jsonable(fields: Any) -> Any:
-    return json.loads(json.dumps(fields, cls=_Encoder))
+_ENCODER = DjangoJSONEncoder()
 
 
 def in_event_loop() -> bool:

@@ -8,8 +8,9 @@
     result.logged("Email sent successfully", userId="u1")
 
 The context is the runtime's own ``Context`` (the same emit checks: an undeclared
-topic raises), holding its emits and state writes as a background attempt does, over
-an in-memory state seeded with ``state``. As in a real attempt, they are kept only if
+topic raises, and so does data a subscriber's ``input`` refuses), holding its emits and
+state writes as a background attempt does, over an in-memory state seeded with
+``state``. As in a real attempt, they are kept only if
 the handler returns; an exception propagates to the test. Event input is validated by
 the step's ``input`` serializer, an API request's body by its ``body_schema``, and the
 body an API handler answers by its ``response_schema`` (see ``response_schema``). An

@@ -209,14 +209,14 @@ def event_input(spec, found):
     if found.serializer is None:
         text = (
             f"No input is declared for {topics} yet: the handler gets the event's data as "
-            "emitted. Declare one (input=a serializer) to check it: an event that does not "
-            "match fails its delivery."
+            "emitted. Declare one (input=a serializer) to check it: an emit of data that "
+            "does not match is refused."
         )
         body = f"    ctx.logger.info({logged}, data=input)\n"
         return [comment("    ", text).rstrip("\n")], body, "input"
     text = (
-        f"The input {found.declared_by} declares for {topics}: an event that does not "
-        "match fails its delivery."
+        f"The input {found.declared_by} declares for {topics}: an emit of data that does "
+        "not match is refused."
     )
     schema = [comment("    ", text).rstrip("\n"), f"    input={found.serializer.__name__},"]
     fields = [(literal(name), f"input[{literal(name)}]") for name in found.received]

@@ -39,12 +39,15 @@ class Emit:
     ``conditional``: the step emits it only sometimes (a cycle through it ends by itself).
     ``open``: the topic is meant for subscribers outside this project, or still to come;
     nobody subscribing to it is no fault (no ``workflow.W002``; an open end in the graph).
+    ``schema``: a serializer the emitted data must pass, as each subscriber's ``input``
+    must (``manage.py check`` compares them: ``workflow.W005``).
     """
 
     topic: str
     label: str = ""
     conditional: bool = False
     open: bool = False
+    schema: Schema | None = None
 
 
 EMIT_FLAGS = ("conditional", "open")
@@ -52,11 +55,11 @@ EMIT_FLAGS = ("conditional", "open")
 
 def _emit(item: dict[str, Any], field_name: str) -> Emit:
     """The ``Emit`` of one ``{"topic": ..., ...}`` entry."""
-    unknown = set(item) - {"topic", "label", *EMIT_FLAGS}
+    unknown = set(item) - {"topic", "label", "schema", *EMIT_FLAGS}
     if unknown:
         raise StepConfigError(
             f"{field_name} entry {item!r} has unknown keys {sorted(unknown)}; "
-            "use 'topic', 'label', 'conditional' and 'open'"
+            "use 'topic', 'label', 'conditional', 'open' and 'schema'"
         )
     for flag in EMIT_FLAGS:
         if not isinstance(item.get(flag, False), bool):
@@ -65,7 +68,8 @@ def _emit(item: dict[str, Any], field_name: str) -> Emit:
                 f"e.g. {{'topic': {item['topic']!r}, {flag!r}: True}}"
             )
     flags = {flag: item.get(flag, False) for flag in EMIT_FLAGS}
-    return Emit(item["topic"], item.get("label", ""), **flags)
+    schema = _serializer(item.get("schema"), f"{field_name} entry {item['topic']!r}: 'schema'")
+    return Emit(item["topic"], item.get("label", ""), **flags, schema=schema)
 
 
 def _emits(value: Any, field_name: str) -> tuple[Emit, ...]:

@@ -129,7 +129,8 @@ class FlowTester:
         return self.request("DELETE", path, data, **kwargs)
 
     def emit(self, topic: str, data: Any = None, *, run: bool = True, **options: Any) -> Event:
-        """Emit from outside any step (as ``manage.py emit``); then run until quiet."""
+        """Emit from outside any step (as ``manage.py emit``; ``check=False`` is its
+        ``--no-check``); then run until quiet."""
         event = bus.emit(topic, {} if data is None else data, **options)
         if run:
             self.run_until_quiet()

@@ -1,6 +1,7 @@
 """docs/tutorial.md, run: every command of its ```bash blocks, in order, in a copy of the
 project with a database of its own; each must exit 0 and print what the page shows
-under it (``# ...`` lines; ``...`` stands for what varies).
+under it (``# ...`` lines; ``...`` stands for what varies). A command the page shows
+refused (a ``# CommandError: ...`` line) must exit 1 instead.
 
 As a reader would: ``python`` is the project's virtual environment's, shell variables
 carry from one command to the next, and ``python manage.py runserver`` keeps running
@@ -137,7 +138,8 @@ def test_the_tutorials_commands_run_and_print_what_it_shows(reader):
             done = reader.run(text)
             output, code = done.stdout + done.stderr, done.returncode
         where = f"\n$ {text}\n{output}"
-        assert code == 0, f"exited {code}:{where}"
+        refused = any(line.startswith("CommandError: ") for line in step.expected)
+        assert code == (1 if refused else 0), f"exited {code}:{where}"
         expected = [reader.with_port(line) for line in step.expected]
         missing = unmatched(expected, output)
         assert missing is None, f"the tutorial shows {missing!r}, not printed:{where}"

@@ -178,6 +178,11 @@ def test_logs_are_filtered_escaped_and_paged(staff_client, monkeypatch):
     assert shown(f"?before={older}") == ["a"]
 
 
+def new_user(email="u@example.com"):
+    """Data of a ``user.registered`` event its subscribers take."""
+    return {"userId": "u", "name": "U", "email": email}
+
+
 def traced(n, entry="RegisterUser"):
     return Trace.objects.create(trace_id=trace_id(n), entry_step=entry)
 
@@ -188,7 +193,7 @@ def test_traces_list_status_and_search(staff_client):
     each shows the status code its API call answered; search finds a trace by a value
     in its events' data or by its id."""
     traced(1)
-    bus.emit("user.registered", {"email": "zoe@example.com"}, trace_id=trace_id(1))
+    bus.emit("user.registered", new_user("zoe@example.com"), trace_id=trace_id(1))
     Delivery.objects.filter(trace_id=trace_id(1)).update(status="succeeded")
     traced(2)
     Delivery.objects.create(step_name="S", trace_id=trace_id(2), status="dead")
@@ -280,9 +285,9 @@ def test_an_api_call_and_an_emit_from_outside_a_step_each_begin_a_trace(client):
         content_type="application/json",
     )
     assert Trace.objects.get(trace_id=response["X-Trace-Id"]).entry_step == "RegisterUser"
-    event = bus.emit("user.registered", {"userId": "u"}, emitted_by="shell")
+    event = bus.emit("user.registered", new_user(), emitted_by="shell")
     assert Trace.objects.get(trace_id=event.trace_id).entry_step == "shell"
-    bus.emit("user.registered", {"userId": "u"}, trace_id=event.trace_id)
+    bus.emit("user.registered", new_user(), trace_id=event.trace_id)
     assert Trace.objects.count() == 2
 
 
@@ -305,8 +310,9 @@ def test_state_is_searchable_by_a_value_and_shown_as_escaped_json(staff_client):
 def test_deliveries_filter_by_topic_and_link_their_trace(staff_client):
     """Deliveries can be filtered by their event's topic (and status, e.g. dead); each
     row links to its trace's page."""
-    bus.emit("user.registered", {"userId": "u"}, trace_id=trace_id(5))
-    bus.emit("email.sent", {"userId": "u"}, trace_id=trace_id(6))
+    bus.emit("user.registered", new_user(), trace_id=trace_id(5))
+    sent = {"userId": "u", "email": "u@example.com", "type": "welcome", "sentAt": "now"}
+    bus.emit("email.sent", sent, trace_id=trace_id(6))
     changelist = reverse("admin:workflow_delivery_changelist")
     response = staff_client.get(changelist + "?event__topic=email.sent")
     assert [d.step_name for d in response.context["cl"].result_list] == ["LogNotification"]

@@ -8,11 +8,12 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.models import OrmQ
+from rest_framework import serializers
 
 from tests.markers import postgresql_only
-from workflow import bridge, bus, queue, signals
+from workflow import InvalidEmit, NotJSON, bridge, bus, queue, signals
 from workflow.models import Delivery, Event, Trace
-from workflow.steps import EventStep
+from workflow.steps import ApiStep, EventStep
 
 pytestmark = pytest.mark.store
 
@@ -254,3 +255,99 @@ def test_the_workflow_app_connects_the_bridge():
     """The bridge is a receiver of event_emitted from the start, connected by the app."""
     sync_receivers, _ = signals.event_emitted._live_receivers(sender=Event)
     assert bridge.send_wake_ups in sync_receivers
+
+
+# The emit's contract: data every subscriber takes ---------------------------------
+
+
+class Order(serializers.Serializer):
+    orderId = serializers.IntegerField()
+    note = serializers.CharField(required=False)
+
+
+class Counted(serializers.Serializer):
+    """A serializer that counts its validations (``Counted.runs``)."""
+
+    runs = 0
+    orderId = serializers.IntegerField()
+
+    def validate(self, attrs):
+        Counted.runs += 1
+        return attrs
+
+
+@pytest.mark.django_db
+def test_data_a_subscriber_refuses_is_refused_at_the_emit(steps):
+    """Data a subscriber's input refuses raises InvalidEmit (a ValueError) naming the
+    emitter, topic, subscriber, serializer and field messages; nothing is recorded."""
+    steps.add(EventStep(name="Ship", subscribes=["order.placed"], input=Order), handler)
+    subscribe(steps, "Audit", "order.placed")  # no input: takes anything
+    steps.add(ApiStep(name="Checkout", method="POST", path="/c", emits=["order.placed"]), handler)
+    with pytest.raises(InvalidEmit) as info:
+        bus.emit("order.placed", {"note": "x"}, emitted_by="Checkout")
+    message = str(info.value)
+    assert message.startswith("Checkout's emit of 'order.placed' was refused")
+    assert 'the input of Ship (Order) says {"orderId": ["This field is required."]}' in message
+    assert "nothing was emitted" in message
+    assert isinstance(info.value, ValueError)
+    assert not Event.objects.exists() and not Delivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_emit_from_outside_any_step_is_checked_too(steps):
+    """bus.emit with no emitter is checked the same way, and says it came from outside."""
+    steps.add(EventStep(name="Ship", subscribes=["order.placed"], input=Order), handler)
+    with pytest.raises(InvalidEmit, match=r"The emit of 'order.placed' \(from outside any step\)"):
+        bus.emit("order.placed", {"orderId": "seven"})
+    bus.emit("order.placed", {"orderId": 7})
+    assert Event.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_check_false_records_data_a_subscriber_refuses(steps):
+    """check=False (manage.py emit --no-check) records the data: its delivery fails later."""
+    steps.add(EventStep(name="Ship", subscribes=["order.placed"], input=Order), handler)
+    event = bus.emit("order.placed", {"note": "x"}, check=False)
+    assert Delivery.objects.get(event=event).step_name == "Ship"
+
+
+@pytest.mark.django_db
+def test_subscribers_sharing_a_serializer_validate_the_data_once(steps):
+    """The data is validated once per distinct input serializer, not once per subscriber."""
+    for name in ("Ship", "Bill", "Pack"):
+        steps.add(EventStep(name=name, subscribes=["order.placed"], input=Counted), handler)
+    Counted.runs = 0
+    bus.emit("order.placed", {"orderId": 7})
+    assert Counted.runs == 1
+    assert Delivery.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_the_emitters_declared_schema_is_checked(steps):
+    """An emit declared with a schema refuses data that schema refuses, naming it."""
+    subscribe(steps, "Ship", "order.placed")
+    emits = [{"topic": "order.placed", "schema": Order}]
+    steps.add(ApiStep(name="Checkout", method="POST", path="/c", emits=emits), handler)
+    with pytest.raises(InvalidEmit, match=r"Checkout's schema for 'order.placed' \(Order\) says"):
+        bus.emit("order.placed", {"orderId": "x"}, emitted_by="Checkout")
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+def test_none_as_the_whole_event_is_refused(steps):
+    """emit(topic, None) is a ValueError that says to emit {}, not an IntegrityError."""
+    subscribe(steps, "A", "t")
+    with pytest.raises(ValueError, match=r"the data emitted on 't' is None.*emit \{\}"):
+        bus.emit("t", None)
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+def test_data_json_would_change_is_refused(steps):
+    """A tuple or a non-string key is NotJSON naming the topic and where: not recorded changed."""
+    subscribe(steps, "A", "t")
+    with pytest.raises(NotJSON, match=r"data emitted on 't'.*\['ids'\] is a tuple"):
+        bus.emit("t", {"ids": (1, 2)})
+    with pytest.raises(NotJSON, match=r"data emitted on 't'.*its key 1 is an int"):
+        bus.emit("t", {1: "a"})
+    assert not Event.objects.exists()

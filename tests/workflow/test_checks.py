@@ -1,4 +1,4 @@
-"""System checks over the step graph (workflow.E001-E006, W001-W004)."""
+"""System checks over the step graph (workflow.E001-E006, W001-W005)."""
 
 from io import StringIO
 
@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from workflow.checks import (
     check_cycles,
+    check_emit_schemas,
     check_flows,
     check_paths,
     check_schemas,
@@ -141,7 +142,7 @@ class Count(serializers.Serializer):
         coerce_fields = ["cuont"]
 
 
-class Order(serializers.Serializer):
+class Basket(serializers.Serializer):
     lines = Count(many=True)
 
 
@@ -149,10 +150,10 @@ def test_e006_coerce_fields_naming_no_field(steps):
     """A schema whose Meta.coerce_fields (nested ones included) names no field is E006,
     naming the step, the schema and the field, with the step's file."""
     steps.add(
-        ApiStep(name="Put", method="PUT", path="/c", body_schema=Order), api_handler, "", "p.py"
+        ApiStep(name="Put", method="PUT", path="/c", body_schema=Basket), api_handler, "", "p.py"
     )
     steps.add(EventStep(name="Sum", subscribes=["t"], input=Count), event_handler, "", "s.py")
-    ok = ApiStep(name="Get", method="GET", path="/c", response_schema={200: Order(many=True)})
+    ok = ApiStep(name="Get", method="GET", path="/c", response_schema={200: Basket(many=True)})
     steps.add(ok, api_handler, "", "g.py")
     messages = check_schemas(steps)
     assert ids(messages) == ["workflow.E006"] * 3
@@ -268,3 +269,84 @@ def test_virtual_emits_make_no_cycle(steps):
     """virtual_emits are drawn, not delivered: they close no cycle."""
     steps.add(EventStep(name="Drawn", subscribes=["t"], virtual_emits=["t"]), event_handler)
     assert check_cycles(steps) == []
+
+
+# Declared emit schemas against subscribers' input (W005) ---------------------------------
+
+
+class Address(serializers.Serializer):
+    city = serializers.CharField()
+
+
+class Order(serializers.Serializer):
+    orderId = serializers.IntegerField()
+    total = serializers.FloatField()
+    email = serializers.EmailField()
+    note = serializers.CharField(required=False)
+    address = Address()
+
+
+class CheckoutSent(serializers.Serializer):
+    """What Checkout declares it emits: no email, total optional, orderId a string."""
+
+    orderId = serializers.CharField()
+    total = serializers.IntegerField(required=False)
+    address = serializers.DictField()
+    extra = serializers.BooleanField()
+
+
+class WholeOrder(serializers.Serializer):
+    orderId = serializers.IntegerField()
+    total = serializers.IntegerField()  # an integer is a number
+    email = serializers.CharField()
+    address = Address()
+
+
+def checkout_emitting(steps, schema):
+    emits = [{"topic": "order.placed", "schema": schema}]
+    steps.add(
+        ApiStep(name="Checkout", method="POST", path="/c", emits=emits), api_handler, "", "c.py"
+    )
+    steps.add(EventStep(name="Ship", subscribes=["order.placed"], input=Order), event_handler)
+
+
+def test_w005_an_emit_schema_that_cannot_satisfy_a_subscribers_input(steps):
+    """A declared emit schema that lacks a field the subscriber's input requires, leaves
+    it optional, or declares another JSON type is W005, naming both steps and serializers
+    and each field; a nested serializer is compared field by field."""
+    checkout_emitting(steps, CheckoutSent)
+    [message] = check_emit_schemas(steps)
+    assert isinstance(message, checks.Warning)
+    assert (message.id, message.obj) == ("workflow.W005", "c.py")
+    assert message.msg == (
+        "Checkout's schema for 'order.placed' (CheckoutSent) cannot satisfy Ship's input "
+        "(Order): orderId takes integer, declared string; total is required but declared "
+        "optional; email is required but not declared"
+    )
+    assert "declare in CheckoutSent the fields Order requires" in message.hint
+
+
+def test_manage_py_check_reports_w005(steps):
+    """check_steps (manage.py check) includes W005."""
+    checkout_emitting(steps, CheckoutSent)
+    assert "workflow.W005" in ids(check_steps())
+
+
+def test_w005_compares_nested_serializers(steps):
+    """A nested serializer's fields are compared too (address.city)."""
+
+    class Cityless(WholeOrder):
+        address = serializers.Serializer()
+
+    checkout_emitting(steps, Cityless)
+    [message] = check_emit_schemas(steps)
+    assert message.msg.endswith("(Order): address.city is required but not declared")
+
+
+def test_no_w005_when_the_schema_satisfies_the_input_or_none_is_declared(steps):
+    """A schema with every required field, of compatible types, is not reported; nor is
+    an emit without a schema, or a subscriber without an input."""
+    checkout_emitting(steps, WholeOrder)
+    steps.add(EventStep(name="Audit", subscribes=["order.placed"]), event_handler)
+    steps.add(ApiStep(name="Quick", method="POST", path="/q", emits=["order.placed"]), api_handler)
+    assert check_emit_schemas(steps) == []

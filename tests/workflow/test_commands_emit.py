@@ -5,6 +5,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from rest_framework import serializers
 
 from workflow.models import Delivery, Event, Trace
 from workflow.registry import Problem
@@ -133,3 +134,41 @@ def test_emit_refuses_while_a_step_module_is_broken(shop):
     with pytest.raises(CommandError, match="fix the steps first .*could not be loaded"):
         emit("order.placed", "{}")
     assert Event.objects.count() == 0
+
+
+class Order(serializers.Serializer):
+    orderId = serializers.IntegerField()
+
+
+@pytest.fixture
+def billing(steps):
+    """Bill subscribes to 'order.placed' with an input that requires orderId."""
+    steps.add(EventStep(name="Bill", subscribes=["order.placed"], input=Order), handler)
+    return steps
+
+
+def test_data_a_subscriber_refuses_is_refused_at_once(billing):
+    """Data a subscriber's input refuses is a CommandError naming the topic, the
+    subscriber and the field, and saying --no-check; nothing is emitted."""
+    with pytest.raises(CommandError) as info:
+        emit("order.placed", '{"note": "x"}')
+    message = str(info.value)
+    assert "The emit of 'order.placed' (from outside any step) was refused" in message
+    assert 'the input of Bill (Order) says {"orderId": ["This field is required."]}' in message
+    assert message.endswith("(--no-check emits it anyway)")
+    assert not Event.objects.exists()
+
+
+def test_no_check_emits_data_a_subscriber_refuses(billing):
+    """--no-check emits it anyway: its delivery is recorded (and fails when it runs)."""
+    out = emit("order.placed", '{"note": "x"}', "--no-check")
+    event = Event.objects.get()
+    assert event.data == {"note": "x"}
+    assert f"delivery {Delivery.objects.get(event=event).pk} to Bill" in out
+
+
+def test_null_data_is_refused(shop):
+    """'null' is no event's data: a CommandError saying to emit {}, and nothing emitted."""
+    with pytest.raises(CommandError, match=r"is None; an event's data is JSON: emit \{\}"):
+        emit("order.placed", "null")
+    assert not Event.objects.exists()

@@ -5,8 +5,9 @@ import re
 
 import pytest
 from django.db import transaction
+from rest_framework import serializers
 
-from workflow import NonRetryable
+from workflow import InvalidEmit, NonRetryable
 from workflow.context import Context, EmitTooDeep, UndeclaredEmit
 from workflow.models import Delivery, Event, StateEntry
 from workflow.steps import EventStep
@@ -104,6 +105,29 @@ def test_non_json_data_is_a_type_error(emitter, data):
     ctx = Context(emitter, TRACE, held=True)
     with pytest.raises(TypeError, match="data emitted on 'order.placed' must be JSON"):
         ctx.emit("order.placed", data)
+    ctx.commit()
+    assert Event.objects.count() == 0
+
+
+class Order(serializers.Serializer):
+    orderId = serializers.IntegerField()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("held", [True, False])
+def test_an_emit_a_subscriber_refuses_raises_at_once(steps, emitter, held):
+    """In an API step's context (writing through) as in a background attempt's (held),
+    ctx.emit raises InvalidEmit at the emit, naming the step, topic, subscriber and field;
+    nothing is held or sent."""
+    steps.add(EventStep(name="Bill", subscribes=["order.placed"], input=Order), handler)
+    ctx = Context(emitter, TRACE, held=held)
+    with pytest.raises(InvalidEmit) as info:
+        ctx.emit("order.placed", {"orderId": "seven"})
+    assert str(info.value).startswith("PlaceOrder's emit of 'order.placed' was refused")
+    assert 'the input of Bill (Order) says {"orderId": ["A valid integer is required."]}' in (
+        str(info.value)
+    )
+    assert not ctx.holds_writes()
     ctx.commit()
     assert Event.objects.count() == 0
 

@@ -4,6 +4,7 @@ A logger holds lines while a transaction is open, and a plain ``django_db`` test
 inside one, so the tests that store lines use ``transaction=True``.
 """
 
+import json
 import logging
 
 import pytest
@@ -154,6 +155,37 @@ def test_non_json_field_values_are_stored_as_repr():
     StepLogger("S", TRACE).info("m", thing=Thing(), ids={3})
     (entry,) = stored()
     assert entry.fields == {"thing": "<Thing 42>", "ids": "{3}"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_nan_field_keeps_the_line_stored_as_repr():
+    """NaN and the infinities, which JSON (and PostgreSQL's jsonb) cannot hold, are stored
+    as their repr(): the line is kept, its fields plain JSON."""
+    StepLogger("S", TRACE).info("ratio", ratio=float("nan"), top=float("inf"), n=1.5)
+    (entry,) = stored()
+    assert entry.fields == {"ratio": "nan", "top": "inf", "n": 1.5}
+    json.dumps(entry.fields, allow_nan=False)  # what PostgreSQL would refuse
+
+
+@pytest.mark.django_db(transaction=True)
+def test_values_json_would_change_are_stored_as_repr_with_secrets_redacted():
+    """A tuple or a dict with a non-string key is stored as its repr(), not silently made
+    a list or given string keys; a secret inside it is redacted first."""
+    StepLogger("S", TRACE).info("m", pair=(1, {"password": "hunter2"}), by_id={7: "a"})
+    (entry,) = stored()
+    assert entry.fields == {"pair": "(1, {'password': '[redacted]'})", "by_id": "{7: 'a'}"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_value_that_contains_itself_keeps_the_line():
+    """A list or dict inside itself is shown as repr() shows it, not a RecursionError."""
+    looped = [1]
+    looped.append(looped)
+    by_id = {1: None}
+    by_id[1] = by_id
+    StepLogger("S", TRACE).info("m", looped=looped, by_id=by_id)
+    (entry,) = stored()
+    assert entry.fields == {"looped": [1, "[...]"], "by_id": "<dict that contains itself>"}
 
 
 # log_written -------------------------------------------------------------------

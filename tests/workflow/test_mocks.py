@@ -10,6 +10,7 @@ import pytest
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from workflow import InvalidEmit
 from workflow.aio import NotAwaited
 from workflow.context import UndeclaredEmit
 from workflow.errors import ResponseSchemaError
@@ -80,6 +81,17 @@ def test_input_is_validated_by_the_steps_serializer(welcome_step):
 def test_an_undeclared_emit_raises_as_in_the_runtime(steps):
     steps.add(EventStep(name="Loud", subscribes=["t"]), lambda input, ctx: ctx.emit("x", {}))
     with pytest.raises(UndeclaredEmit, match="emitted 'x', which is not in its emits"):
+        call_handler("Loud", {})
+
+
+def test_an_emit_a_subscriber_refuses_raises_as_in_the_runtime(steps):
+    """call_handler checks each emit against the subscribers' input, as the runtime does:
+    data a subscriber refuses raises InvalidEmit naming it and the field."""
+    steps.add(
+        EventStep(name="Loud", subscribes=["t"], emits=["x"]), lambda i, ctx: ctx.emit("x", {})
+    )
+    steps.add(EventStep(name="Hears", subscribes=["x"], input=NewUser), lambda i, ctx: None)
+    with pytest.raises(InvalidEmit, match=r'the input of Hears \(NewUser\) says \{"userId"'):
         call_handler("Loud", {})
 
 

@@ -46,9 +46,9 @@ def add_step(steps, body=None, **config):
     return handler
 
 
-def emit_one(data=None):
+def emit_one(data=None, **options):
     """Emit on 'job' and return the id of its single delivery."""
-    event = bus.emit("job", {"n": 1} if data is None else data)
+    event = bus.emit("job", {"n": 1} if data is None else data, **options)
     return Delivery.objects.get(event=event).pk
 
 
@@ -210,7 +210,7 @@ def test_input_of_another_json_type_is_dead_at_once(steps, data, message):
     boolean) fails the delivery with the field's message, not retried; the handler
     never runs."""
     handler = add_step(steps, input=Flags)
-    delivery_id = emit_one(data)
+    delivery_id = emit_one(data, check=False)  # the emit's own check would refuse it
     assert run_delivery(delivery_id) == Run.Status.FAILED
     assert handler.calls == []
     delivery = Delivery.objects.get(pk=delivery_id)
@@ -220,9 +220,10 @@ def test_input_of_another_json_type_is_dead_at_once(steps, data, message):
 
 
 def test_invalid_input_is_dead_at_once_without_calling_the_handler(steps):
-    """Input that fails the serializer makes the delivery dead at once; the handler never runs."""
+    """Input that fails the serializer makes the delivery dead at once; the handler never
+    runs (data emitted unchecked, as ``manage.py emit --no-check`` does)."""
     handler = add_step(steps, input=NumberInput)
-    delivery_id = emit_one({"n": "not a number"})
+    delivery_id = emit_one({"n": "not a number"}, check=False)
     assert run_delivery(delivery_id) == Run.Status.FAILED
     assert handler.calls == []
     delivery = Delivery.objects.get(pk=delivery_id)
@@ -233,6 +234,26 @@ def test_invalid_input_is_dead_at_once_without_calling_the_handler(steps):
     run = Run.objects.get()
     assert run.status == Run.Status.FAILED
     assert run.error == delivery.last_error
+
+
+def test_an_emit_a_subscriber_refuses_makes_the_delivery_dead_at_once(steps):
+    """A handler's ctx.emit of data a subscriber's input refuses raises at once: the
+    delivery is dead after one attempt (not retried), its error naming the emitter,
+    topic, subscriber and field; the attempt's state writes and emits are dropped."""
+    done = Recorder()
+    steps.add(EventStep(name="Tally", subscribes=["job.done"], input=NumberInput), done)
+    add_step(steps, lambda input, ctx: (ctx.state.set("g", "k", 1), ctx.emit("job.done", {})))
+    delivery_id = emit_one()
+    assert run_delivery(delivery_id) == Run.Status.FAILED
+    delivery = Delivery.objects.get(pk=delivery_id)
+    assert (delivery.status, delivery.attempts) == (Status.DEAD, 1)
+    assert delivery.last_error.startswith("InvalidEmit: Worker's emit of 'job.done' was refused")
+    assert 'the input of Tally (NumberInput) says {"n": ["This field is required."]}' in (
+        delivery.last_error
+    )
+    assert not Event.objects.filter(topic="job.done").exists()
+    assert not StateEntry.objects.exists()
+    assert done.calls == []
 
 
 def test_a_running_delivery_past_its_claim_is_claimed_again(steps):

@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.db import connection, transaction
 
+from workflow import NotJSON
 from workflow.models import StateEntry
 from workflow.state import AttemptState, StateStore
 
@@ -77,6 +78,20 @@ def test_store_set_non_json_raises_type_error_naming_group_and_key():
         store.set("cfg", "when", {"at": object()})
     with pytest.raises(TypeError, match="cfg/ratio"):
         store.set("cfg", "ratio", float("nan"))
+    assert not StateEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_value_json_would_change_is_refused_not_stored_changed():
+    """A tuple, or a dict with a key that is not a string, is refused (NotJSON naming the
+    group/key and where in the value), not stored as a list or with a str key."""
+    store = StateStore()
+    with pytest.raises(NotJSON, match=r"cfg/pair.*\['p'\] is a tuple"):
+        store.set("cfg", "pair", {"p": (1, 2)})
+    with pytest.raises(NotJSON, match=r"cfg/names.*its key 1 is an int"):
+        store.set("cfg", "names", {1: "a"})
+    with pytest.raises(NotJSON, match=r"g/k.*it is a tuple"):
+        AttemptState(store).set("g", "k", (1, 2))
     assert not StateEntry.objects.exists()
 
 

@@ -119,13 +119,26 @@ def test_emits_dict_with_unknown_keys_is_refused():
         event(emits=[{"topic": "t", "lable": "oops"}])
     message = str(info.value)
     assert "['lable']" in message
-    assert "'topic', 'label', 'conditional' and 'open'" in message
+    assert "'topic', 'label', 'conditional', 'open' and 'schema'" in message
 
 
 def test_an_emit_declared_open_keeps_the_flag():
     """{'topic': ..., 'open': True}: an emit meant for subscribers outside the project."""
     step = event(emits=[{"topic": "t.done", "open": True}, "t.other"])
     assert step.emits == (Emit("t.done", open=True), Emit("t.other"))
+
+
+def test_an_emit_declares_a_schema():
+    """{'topic': ..., 'schema': Serializer}: kept on the Emit; anything but a DRF
+    serializer is refused, naming the entry."""
+
+    class Sent(serializers.Serializer):
+        userId = serializers.CharField()
+
+    step = event(emits=[{"topic": "t.done", "schema": Sent}])
+    assert step.emits == (Emit("t.done", schema=Sent),)
+    with pytest.raises(StepConfigError, match=r"emits entry 't.done': 'schema' must be a DRF"):
+        event(emits=[{"topic": "t.done", "schema": dict}])
 
 
 @pytest.mark.parametrize("flag", ["open", "conditional"])

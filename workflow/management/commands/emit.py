@@ -3,9 +3,12 @@
 manage.py emit user.registered '{"userId": "u1", "name": "Ann", "email": "ann@example.com"}'
 manage.py emit order.placed '{"orderId": 7}' --trace 4bf92f3577b34da6a3ce929d0e0e4736
 manage.py emit report.due --delay 60 --idempotency-key report-2024-01
+manage.py emit email.sent '{"userId": "u1"}' --no-check
 
 The event is recorded with one delivery per subscriber; the workers (runserver's, or
 ``manage.py qcluster``) run them. Prints the event id, its trace and each delivery.
+Data a subscriber's ``input`` refuses is refused at once, as a step's ``ctx.emit``
+would be; ``--no-check`` emits it anyway (to replay test data, or to see a dead letter).
 """
 
 import re
@@ -14,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from workflow import bus
+from workflow.errors import InvalidEmit
 from workflow.management.jsonarg import parse_json
 from workflow.models import Delivery
 from workflow.registry import registry
@@ -41,8 +45,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--idempotency-key", help="emit once per key: a repeat delivers nothing"
         )
+        parser.add_argument(
+            "--no-check",
+            action="store_false",
+            dest="check",
+            help="emit even data a subscriber's input refuses (its delivery fails)",
+        )
 
-    def handle(self, *args, topic, data, trace, delay, idempotency_key, **options):
+    def handle(self, *args, topic, data, trace, delay, idempotency_key, check, **options):
         data = parse_json(data, "the data", """'{"userId": "u1"}'""")
         if trace is not None and not TRACE_ID.match(trace):
             raise CommandError(
@@ -54,8 +64,15 @@ class Command(BaseCommand):
         started = timezone.now()
         try:
             event = bus.emit(
-                topic, data, trace_id=trace, delay=delay, idempotency_key=idempotency_key
+                topic,
+                data,
+                trace_id=trace,
+                delay=delay,
+                idempotency_key=idempotency_key,
+                check=check,
             )
+        except InvalidEmit as exc:
+            raise CommandError(f"{exc} (--no-check emits it anyway)") from None
         except (TypeError, ValueError) as exc:  # not storable as JSON, a bad key
             raise CommandError(str(exc)) from None
         if event.created_at < started:
