@@ -24,6 +24,10 @@ def test_cron_step_runs_each_second_at_most_one_second_late_and_once_per_slot(ne
     stack = new_stack(env=PROBE)
     second = stack.spawn("qcluster", log_name="qcluster2.log")
     try:
+        deadline = time.monotonic() + 20  # the workers start once runserver's checks pass
+        while not heartbeat_runs(stack, before=datetime(9999, 1, 1)):
+            assert time.monotonic() < deadline, f"no heartbeat ran:\n{stack.log()}"
+            time.sleep(0.1)
         time.sleep(6)
         assert second.poll() is None, "the second cluster died"
         settled = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=2)  # as stored
