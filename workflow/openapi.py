@@ -5,7 +5,8 @@ class reads the step of the method being described: ``operationId`` and summary 
 the step's name, the description is its ``description``, tags are its ``flows``;
 ``:params`` in its path are path parameters, ``query_params`` and ``body_schema``
 (serializers) are the query parameters and the JSON request body, and
-``response_schema`` (``{status: serializer}``) the responses. The answers the framework
+``response_schema`` (``{status: serializer}``) the responses; a text field's pattern says
+what DRF refuses or trims (``openapi_fields``). The answers the framework
 gives around the handler (a refused body, a NUL in a path parameter, an oversized
 body, an idempotency key reused, a failed handler...) are added with their shared
 shapes (``openapi_answers``); where a step declares the same status, either body is
@@ -26,6 +27,7 @@ from rest_framework.serializers import ListSerializer
 
 from . import idempotency
 from .openapi_answers import answers, components
+from .openapi_fields import text_pattern
 
 JSON = "application/json"
 TRACE_HEADER = "X-Trace-Id"  # views.TRACE_HEADER (views imports this module)
@@ -37,9 +39,9 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     idempotency.HEADER,
     {
         "type": "string",
-        "minLength": 1,
-        "maxLength": idempotency.MAX_KEY_LENGTH,
-        "pattern": "^[!-~]([ -~]*[!-~])?$",  # printable ASCII, no space at either end
+        # 1 to 255 printable ASCII characters; spaces or tabs around them are not part of
+        # the value (HTTP strips them before the server reads the header).
+        "pattern": f"^[ \\t]*[!-~](?:[ -~]{{0,{idempotency.MAX_KEY_LENGTH - 2}}}[!-~])?[ \\t]*$",
     },
     OpenApiParameter.HEADER,
     description="Run the step once for this key: a repeat gets the stored response.",
@@ -90,6 +92,10 @@ class StepAutoSchema(AutoSchema):
         if self.config.body_schema is None:
             return None  # no body is documented for a step that declares none
         return super()._get_request_body(direction)
+
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        text_pattern(field, schema)  # what DRF refuses or trims before the lengths count
 
     def get_response_serializers(self):
         responses = {

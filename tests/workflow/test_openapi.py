@@ -159,7 +159,9 @@ def test_body_schema_is_the_request_body_and_emits_flows_and_auth_are_shown(api,
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/NewOrder"}
     new_order = schema["components"]["schemas"]["NewOrder"]
-    assert new_order["properties"]["item"]["maxLength"] == 40
+    item = re.compile(new_order["properties"]["item"]["pattern"])  # max_length=40, trimmed
+    assert item.fullmatch("x" * 40) and item.fullmatch(f" {'x' * 40} ")
+    assert not item.fullmatch("x" * 41)
     assert sorted(new_order["required"]) == ["item", "quantity"]
     assert operation["tags"] == ["shop", "billing"]
     assert operation["x-emits"] == ["order.placed"]
@@ -205,7 +207,8 @@ def test_swagger_ui_has_no_online_validator(api):
 
 
 def test_idempotency_and_trace_headers_are_documented_where_they_apply(api):
-    """Every operation takes an optional Idempotency-Key header; X-Trace-Id is a required
+    """Every operation takes an optional Idempotency-Key header (1 to 255 printable ASCII
+    characters; HTTP strips spaces and tabs around it); X-Trace-Id is a required
     response header where the step ran, optional where the framework may answer first
     (GetUserStatus' 404: its own, or a NUL in userId); a stored response may come back
     marked Idempotent-Replayed, never a 500."""
@@ -213,7 +216,11 @@ def test_idempotency_and_trace_headers_are_documented_where_they_apply(api):
     for operation in [paths["/users/register"]["post"], paths["/users/{userId}/status"]["get"]]:
         [key] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
         assert (key["in"], key.get("required", False)) == ("header", False)
-        assert key["schema"]["maxLength"] == 255
+        pattern = re.compile(key["schema"]["pattern"])
+        for valid in ["k", "order-17 retry", " k\t", "~" * 255]:
+            assert pattern.fullmatch(valid), valid
+        for invalid in ["", " ", "~" * 256, "caf\u00e9", "a\tb"]:
+            assert not pattern.fullmatch(invalid), invalid
     responses = paths["/users/{userId}/status"]["get"]["responses"]
     assert responses["200"]["headers"]["X-Trace-Id"]["required"] is True
     assert responses["500"]["headers"]["X-Trace-Id"]["required"] is True
