@@ -29,7 +29,6 @@ from . import idempotency
 from .openapi_answers import answers, components
 from .openapi_fields import text_pattern
 
-JSON = "application/json"
 TRACE_HEADER = "X-Trace-Id"  # views.TRACE_HEADER (views imports this module)
 TRACED = "The trace of this call, as the workbench's Traces show it."
 NO_RESPONSE_SCHEMA = OpenApiResponse(
@@ -165,12 +164,10 @@ def either(declared, framework):
     """One response for a status both the step and the framework answer: either body."""
     if declared is None:
         return framework
-    ours = declared.get("content", {}).get(JSON, {}).get("schema")
-    theirs = framework["content"][JSON]["schema"]
+    content = {}
+    for media_type, body in framework["content"].items():
+        ours = declared.get("content", {}).get(media_type, {}).get("schema")
+        both = {"anyOf": [ours, body["schema"]]}
+        content[media_type] = body if ours in (None, body["schema"]) else {"schema": both}
     description = f"{declared['description']}; or: {framework['description']}"
-    merged = {**declared, "description": description}
-    if ours is None:
-        merged["content"] = framework["content"]
-    elif ours != theirs:
-        merged["content"] = {JSON: {"schema": {"anyOf": [ours, theirs]}}}
-    return merged
+    return {**declared, "description": description, "content": content}
