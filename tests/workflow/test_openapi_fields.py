@@ -47,7 +47,7 @@ fields = st.builds(
 )
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=2000, deadline=None, database=None)
 @given(field=fields, value=st.text(st.sampled_from(ODD) | TEXT, max_size=10))
 def test_the_pattern_accepts_what_the_char_field_accepts(field, value):
     """Whatever min_length, max_length, allow_blank and trim_whitespace: the documented
