@@ -8,7 +8,7 @@ import types
 import pytest
 from django.urls import include, path
 from openapi_schema_validator import OAS30Validator
-from rest_framework import authentication, permissions, throttling
+from rest_framework import authentication, permissions, serializers, throttling
 from rest_framework.test import APIClient
 
 import workflow.urls  # noqa: F401  (routes are built from the real registry, before any swap)
@@ -160,6 +160,39 @@ def guarded(steps, settings):
         path(s.config.route, view_for({s.config.method: s})) for s in registered
     ]
     settings.ROOT_URLCONF = urlconf
+
+
+class AddressSerializer(serializers.Serializer):
+    city = serializers.CharField()
+
+
+class ShipmentSerializer(serializers.Serializer):
+    address = AddressSerializer()
+    tags = serializers.ListField(child=serializers.CharField(max_length=3))
+    parcels = AddressSerializer(many=True)
+
+
+@pytest.mark.django_db
+def test_nested_field_errors_are_documented(api, guarded, steps, settings):
+    """Errors of a nested object, of a list's items and of a list of objects nest under
+    their field, as the documented FieldErrors say."""
+    step = steps.add(
+        ApiStep(name="Ship", method="POST", path="/ship", body_schema=ShipmentSerializer),
+        answer,
+        "",
+        "ship_step.py",
+    )
+    settings.ROOT_URLCONF.urlpatterns.append(path("ship", view_for({"POST": step})))
+    body = {"address": {}, "tags": ["ok", "too long"], "parcels": [{"city": "x"}, {}]}
+    response = api.post("/ship", body, format="json")
+    assert response.status_code == 400
+    errors = response.json()
+    assert (set(errors["address"]), set(errors["tags"]), set(errors["parcels"])) == (
+        {"city"},
+        {"1"},
+        {"1"},
+    )
+    assert_documented(document(api), "POST", "/ship", response)
 
 
 @pytest.mark.django_db
