@@ -5,9 +5,15 @@ class reads the step of the method being described: ``operationId`` and summary 
 the step's name, the description is its ``description``, tags are its ``flows``;
 ``:params`` in its path are path parameters, ``query_params`` and ``body_schema``
 (serializers) are the query parameters and the JSON request body, and
-``response_schema`` (``{status: serializer}``) the responses, with the 400 the view
-answers when the body or query fails validation. ``x-emits`` lists the
-topics the step may emit (their payloads are in the AsyncAPI document, ``asyncapi``).
+``response_schema`` (``{status: serializer}``) the responses; a text field's pattern says
+what DRF refuses or trims (``openapi_fields``). The answers the framework
+gives around the handler (a refused body, a NUL in a path parameter, an oversized
+body, an idempotency key reused, a failed handler...) are added with their shared
+shapes (``openapi_answers``); where a step declares the same status, either body is
+documented (``anyOf``). The optional ``Idempotency-Key`` request header and the
+``X-Trace-Id`` and ``Idempotent-Replayed`` response headers are documented where they
+apply. ``x-emits`` lists the topics the step may emit (their payloads are in the
+AsyncAPI document, ``asyncapi``).
 
 drf-spectacular finds it through ``StepView.schema``; no decorator is needed.
 """
@@ -15,19 +21,29 @@ drf-spectacular finds it through ``StepView.schema``; no decorator is needed.
 from http import HTTPStatus
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.serializers import ListSerializer
 
+from . import idempotency
+from .openapi_answers import answers, components
+from .openapi_fields import text_pattern
+
+TRACE_HEADER = "X-Trace-Id"  # views.TRACE_HEADER (views imports this module)
+TRACED = "The trace of this call, as the workbench's Traces show it."
 NO_RESPONSE_SCHEMA = OpenApiResponse(
     description="The step declares no response_schema; the body is whatever it returns."
 )
-INVALID_REQUEST = OpenApiResponse(
-    response={
-        "type": "object",
-        "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        "example": {"email": ["Enter a valid email address."]},
+IDEMPOTENCY_KEY = OpenApiParameter(
+    idempotency.HEADER,
+    {
+        "type": "string",
+        # 1 to 255 printable ASCII characters; spaces or tabs around them are not part of
+        # the value (HTTP strips them before the server reads the header).
+        "pattern": f"^[ \\t]*[!-~](?:[ -~]{{0,{idempotency.MAX_KEY_LENGTH - 2}}}[!-~])?[ \\t]*$",
     },
-    description="The body or query failed validation: a list of messages per field.",
+    OpenApiParameter.HEADER,
+    description="Run the step once for this key: a repeat gets the stored response.",
 )
 
 
@@ -64,9 +80,9 @@ class StepAutoSchema(AutoSchema):
     def get_override_parameters(self):
         # A serializer here is exploded into one query parameter per field.
         query = self.config.query_params
-        if query is None:
-            return []
-        return [query.child if isinstance(query, ListSerializer) else query]
+        if isinstance(query, ListSerializer):
+            query = query.child
+        return [*([query] if query else []), IDEMPOTENCY_KEY, *self.response_headers()]
 
     def get_request_serializer(self):
         return self.config.body_schema
@@ -76,16 +92,82 @@ class StepAutoSchema(AutoSchema):
             return None  # no body is documented for a step that declares none
         return super()._get_request_body(direction)
 
+    def _insert_field_validators(self, field, schema):
+        super()._insert_field_validators(field, schema)
+        text_pattern(field, schema)  # what DRF refuses or trims before the lengths count
+
     def get_response_serializers(self):
         responses = {
             str(code): OpenApiResponse(response=schema, description=phrase(code))
             for code, schema in sorted(self.config.response_schema.items())
         }
-        validated = self.config.body_schema is not None or self.config.query_params is not None
-        if validated and "400" not in responses:
-            responses["400"] = INVALID_REQUEST
-        return dict(sorted(responses.items())) or {"default": NO_RESPONSE_SCHEMA}
+        return responses or {"default": NO_RESPONSE_SCHEMA}
+
+    def _get_response_bodies(self, direction="response"):
+        """The step's declared responses, and the framework's answers merged in."""
+        responses = super()._get_response_bodies(direction)
+        for name, schema in components().items():
+            self.registry.register_on_missing(
+                ResolvedComponent(name, ResolvedComponent.SCHEMA, schema, f"workflow.{name}")
+            )
+        for answer in answers(self.config, self.view):
+            response = OpenApiResponse(answer.schema, description=answer.description)
+            framework = self._get_response_for_code(response, answer.status)
+            responses[answer.status] = either(responses.get(answer.status), framework)
+        return dict(sorted(responses.items()))
+
+    def response_headers(self):
+        """X-Trace-Id where the step ran (optional where the framework may answer
+        first), Idempotent-Replayed on what a repeat can get, Retry-After on 429."""
+        declared = [str(code) for code in self.config.response_schema] or ["default"]
+        framework = answers(self.config, self.view)
+        untraced = {answer.status for answer in framework if not answer.traced}
+        traced = [a.status for a in framework if a.traced] + sorted(set(declared) - untraced)
+        stored = [code for code in declared if code == "default" or int(code) < 500]
+        return [
+            trace_header(traced, required=True),
+            trace_header(sorted(set(declared) & untraced), required=False),
+            OpenApiParameter(
+                idempotency.REPLAYED_HEADER,
+                {"type": "string", "enum": ["true"]},
+                OpenApiParameter.HEADER,
+                description="This is the stored response of an earlier request with "
+                "the same Idempotency-Key; the step did not run again.",
+                response=stored,
+            ),
+            OpenApiParameter(
+                "Retry-After",
+                {"type": "string"},
+                OpenApiParameter.HEADER,
+                description="Seconds to wait before retrying.",
+                response=["429"],
+            ),
+        ]
 
     def get_extensions(self):
         emits = sorted(self.config.emit_topics)
         return {"x-emits": emits} if emits else {}
+
+
+def trace_header(codes, required):
+    return OpenApiParameter(
+        TRACE_HEADER,
+        {"type": "string"},
+        OpenApiParameter.HEADER,
+        required=required,
+        description=TRACED if required else f"{TRACED} Absent if refused before the step ran.",
+        response=codes,
+    )
+
+
+def either(declared, framework):
+    """One response for a status both the step and the framework answer: either body."""
+    if declared is None:
+        return framework
+    content = {}
+    for media_type, body in framework["content"].items():
+        ours = declared.get("content", {}).get(media_type, {}).get("schema")
+        both = {"anyOf": [ours, body["schema"]]}
+        content[media_type] = body if ours in (None, body["schema"]) else {"schema": both}
+    description = f"{declared['description']}; or: {framework['description']}"
+    return {**declared, "description": description, "content": content}

@@ -7,6 +7,10 @@ parser answers that with a 400, and also refuses, with a 400 naming the reason,
 JSON that parses but could not be stored or emitted by a step: nesting deeper than
 ``max_depth``, numbers too large for a float (``1e400``) and unpaired surrogates
 (``"\\ud800"``), which are not Unicode text and which PostgreSQL's ``jsonb`` rejects.
+
+Its 400 has the shape of every other 400 of an API step, messages by field (OpenAPI's
+``FieldErrors``): the reason is under DRF's ``NON_FIELD_ERRORS_KEY``, as for a body
+that is JSON but not an object, ``{"non_field_errors": ["JSON parse error - ..."]}``.
 """
 
 import math
@@ -14,6 +18,7 @@ import re
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
+from rest_framework.settings import api_settings
 
 SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -26,7 +31,9 @@ class JSONParser(parsers.JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError(self.too_deep()) from None
+            raise refused(self.too_deep()) from None
+        except ParseError as error:  # DRF's, {"detail": ...}: malformed JSON
+            raise refused(str(error.detail)) from None
         self.check(data)
         return data
 
@@ -40,13 +47,18 @@ class JSONParser(parsers.JSONParser):
             value, depth = stack.pop()
             if isinstance(value, dict | list):
                 if depth >= self.max_depth:
-                    raise ParseError(self.too_deep())
+                    raise refused(self.too_deep())
                 if isinstance(value, dict):
                     stack.extend((key, depth) for key in value)
                     value = value.values()
                 stack.extend((item, depth + 1) for item in value)
             elif isinstance(value, str):
                 if SURROGATE.search(value):
-                    raise ParseError("JSON parse error - unpaired surrogate in a string")
+                    raise refused("JSON parse error - unpaired surrogate in a string")
             elif isinstance(value, float) and not math.isfinite(value):
-                raise ParseError("JSON parse error - number out of range")
+                raise refused("JSON parse error - number out of range")
+
+
+def refused(message):
+    """A 400 naming ``message`` as what concerns no one field of the body."""
+    return ParseError({api_settings.NON_FIELD_ERRORS_KEY: [message]})

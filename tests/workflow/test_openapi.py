@@ -17,6 +17,9 @@ import workflow.urls  # noqa: F401  (routes are built from the real registry, be
 from workflow.steps import ApiStep
 from workflow.views import view_for
 
+# What the framework may answer for any API step (a path parameter adds 404).
+FRAMEWORK_STATUSES = {"400", "406", "409", "413", "415", "422", "500"}
+
 
 @pytest.fixture
 def api():
@@ -123,6 +126,7 @@ def test_path_params_query_params_and_responses_come_from_the_config(api, shop):
         ("path", "itemId"),
         ("query", "limit"),
         ("query", "status"),
+        ("header", "Idempotency-Key"),
     }
     assert params["path", "orderId"]["required"] is True
     limit = params["query", "limit"]
@@ -135,11 +139,11 @@ def test_path_params_query_params_and_responses_come_from_the_config(api, shop):
     assert params["query", "status"]["required"] is True
     assert params["query", "status"]["schema"]["enum"] == ["open", "shipped"]
     responses = operation["responses"]
-    assert set(responses) == {"200", "400", "404"}
+    assert set(responses) == {"200", "404"} | FRAMEWORK_STATUSES
     ok = responses["200"]["content"]["application/json"]["schema"]
     assert ok == {"type": "array", "items": {"$ref": "#/components/schemas/Item"}}
     assert responses["404"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Error"
+        "anyOf": [{"$ref": "#/components/schemas/Error"}, {"$ref": "#/components/schemas/Detail"}]
     }
     item = schema["components"]["schemas"]["Item"]
     assert set(item["properties"]) == set(ItemSerializer().fields)
@@ -155,22 +159,25 @@ def test_body_schema_is_the_request_body_and_emits_flows_and_auth_are_shown(api,
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/NewOrder"}
     new_order = schema["components"]["schemas"]["NewOrder"]
-    assert new_order["properties"]["item"]["maxLength"] == 40
+    item = re.compile(new_order["properties"]["item"]["pattern"])  # max_length=40, trimmed
+    assert item.fullmatch("x" * 40) and item.fullmatch(f" {'x' * 40} ")
+    assert not item.fullmatch("x" * 41)
     assert sorted(new_order["required"]) == ["item", "quantity"]
     assert operation["tags"] == ["shop", "billing"]
     assert operation["x-emits"] == ["order.placed"]
     assert operation["security"] == [{"basicAuth": []}]
     assert schema["components"]["securitySchemes"]["basicAuth"]["scheme"] == "basic"
-    assert set(operation["responses"]) == {"201", "400"}
+    assert set(operation["responses"]) == {"201", "401", "403"} | FRAMEWORK_STATUSES
 
 
 def test_a_step_without_schemas_has_no_body_and_a_default_response(api, shop):
     """A step that declares no body_schema or response_schema documents no request body
-    and one 'default' response that says so; no 400 is promised."""
+    and one 'default' response that says so, beside the framework's answers."""
     operation = schema_of(api)["paths"]["/orders"]["delete"]
     assert "requestBody" not in operation
-    assert list(operation["responses"]) == ["default"]
+    assert set(operation["responses"]) == {"default"} | FRAMEWORK_STATUSES
     assert "declares no response_schema" in operation["responses"]["default"]["description"]
+    assert operation["responses"]["default"]["headers"]["X-Trace-Id"]["required"] is True
 
 
 LINKED = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
@@ -197,3 +204,27 @@ def test_swagger_ui_has_no_online_validator(api):
     """The validator badge (an image from the validator's site) is switched off."""
     html = api.get("/api/docs/").content.decode()
     assert '"validatorUrl": null' in html
+
+
+def test_idempotency_and_trace_headers_are_documented_where_they_apply(api):
+    """Every operation takes an optional Idempotency-Key header (1 to 255 printable ASCII
+    characters; HTTP strips spaces and tabs around it); X-Trace-Id is a required
+    response header where the step ran, optional where the framework may answer first
+    (GetUserStatus' 404: its own, or a NUL in userId); a stored response may come back
+    marked Idempotent-Replayed, never a 500."""
+    paths = schema_of(api)["paths"]
+    for operation in [paths["/users/register"]["post"], paths["/users/{userId}/status"]["get"]]:
+        [key] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+        assert (key["in"], key.get("required", False)) == ("header", False)
+        pattern = re.compile(key["schema"]["pattern"])
+        for valid in ["k", "order-17 retry", " k\t", "~" * 255]:
+            assert pattern.fullmatch(valid), valid
+        for invalid in ["", " ", "~" * 256, "caf\u00e9", "a\tb"]:
+            assert not pattern.fullmatch(invalid), invalid
+    responses = paths["/users/{userId}/status"]["get"]["responses"]
+    assert responses["200"]["headers"]["X-Trace-Id"]["required"] is True
+    assert responses["500"]["headers"]["X-Trace-Id"]["required"] is True
+    assert not responses["404"]["headers"]["X-Trace-Id"].get("required", False)
+    assert "X-Trace-Id" not in responses["400"].get("headers", {})
+    assert "Idempotent-Replayed" in responses["200"]["headers"]
+    assert "Idempotent-Replayed" not in responses["500"]["headers"]
