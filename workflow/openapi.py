@@ -117,16 +117,13 @@ class StepAutoSchema(AutoSchema):
         return dict(sorted(responses.items()))
 
     def response_headers(self):
-        """X-Trace-Id where the step ran (optional where the framework may answer
-        first), Idempotent-Replayed on what a repeat can get, Retry-After on 429."""
+        """X-Trace-Id on every answer (a refused request is traced too),
+        Idempotent-Replayed on what a repeat can get, Retry-After on 429."""
         declared = [str(code) for code in self.config.response_schema] or ["default"]
-        framework = answers(self.config, self.view)
-        untraced = {answer.status for answer in framework if not answer.traced}
-        traced = [a.status for a in framework if a.traced] + sorted(set(declared) - untraced)
+        framework = [answer.status for answer in answers(self.config, self.view)]
         stored = [code for code in declared if code == "default" or int(code) < 500]
         return [
-            trace_header(traced, required=True),
-            trace_header(sorted(set(declared) & untraced), required=False),
+            trace_header(sorted(set(framework) | set(declared))),
             OpenApiParameter(
                 idempotency.REPLAYED_HEADER,
                 {"type": "string", "enum": ["true"]},
@@ -149,13 +146,13 @@ class StepAutoSchema(AutoSchema):
         return {"x-emits": emits} if emits else {}
 
 
-def trace_header(codes, required):
+def trace_header(codes):
     return OpenApiParameter(
         TRACE_HEADER,
         {"type": "string"},
         OpenApiParameter.HEADER,
-        required=required,
-        description=TRACED if required else f"{TRACED} Absent if refused before the step ran.",
+        required=True,
+        description=TRACED,
         response=codes,
     )
 

@@ -19,7 +19,8 @@ the document has as components (``#/components/schemas/...``):
 - ``ServerError`` (``{"error", "traceId"}``): 500 when the handler or its middleware
   raised.
 
-``traced`` answers come from running the step and carry the ``X-Trace-Id`` header.
+Every answer of a step's view carries the ``X-Trace-Id`` header: a refused request is
+traced too (``views.trace_refusal``).
 """
 
 from dataclasses import dataclass
@@ -84,7 +85,6 @@ class Answer:
     status: str
     schema: dict
     description: str
-    traced: bool = False
 
 
 def answers(config, view):
@@ -92,11 +92,11 @@ def answers(config, view):
     found = [
         Answer("400", ref("FieldErrors"), BAD_REQUEST),
         Answer("406", ref("Detail"), "The Accept header allows no JSON answer."),
-        Answer("409", ref("IdempotencyError"), RACE, traced=True),
+        Answer("409", ref("IdempotencyError"), RACE),
         Answer("413", ref("Detail"), too_large()),
         Answer("415", ref("Detail"), "The body is not application/json."),
-        Answer("422", ref("IdempotencyError"), REUSED, traced=True),
-        Answer("500", ref("ServerError"), "The handler or a middleware raised.", traced=True),
+        Answer("422", ref("IdempotencyError"), REUSED),
+        Answer("500", ref("ServerError"), "The handler or a middleware raised."),
     ]
     if config.path_params:
         found.append(Answer("404", ref("Detail"), "A path parameter holds a NUL character."))

@@ -213,13 +213,6 @@ def test_refusals_of_drf_policies_are_documented_where_a_step_has_them(api, guar
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="Point 1 of the issue (strict JSON types), not done yet: DRF's CharField turns "
-    "a number into a string, so the API answers 201 where the document's `type: string` "
-    "says 400. Remove this mark when strict schemas land. (Schemathesis' deterministic "
-    "run does not meet it: the wrong-typed values it sends, 0, are too short to pass.)",
-)
 @pytest.mark.parametrize(("field", "value"), [("name", 12345), ("password", 12345678)])
 def test_a_number_where_the_document_says_string_is_refused(api, field, value):
     """A JSON number for a documented string field answers the documented 400."""
