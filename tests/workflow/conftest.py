@@ -1,8 +1,34 @@
 """Fixtures shared by the workflow unit tests."""
 
+import types
+
 import pytest
+from django.urls import path
+from rest_framework.test import APIClient
 
 from workflow import queue
+from workflow.views import view_for
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def serve(settings):
+    """``serve(*registered)``: the given registered API steps (several may share a path),
+    served from a URLconf of their own for the test."""
+
+    def serve(*registered):
+        by_route = {}
+        for step in registered:
+            by_route.setdefault(step.config.route, {})[step.config.method] = step
+        urlconf = types.ModuleType("test_urlconf")
+        urlconf.urlpatterns = [path(route, view_for(s)) for route, s in by_route.items()]
+        settings.ROOT_URLCONF = urlconf
+
+    return serve
 
 
 @pytest.fixture

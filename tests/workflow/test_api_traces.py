@@ -2,16 +2,12 @@
 ``X-Trace-Id``, a trace, and a run with the status code it answered (refused for a 4xx)."""
 
 import re
-import types
 
 import pytest
-from django.urls import path
 from rest_framework import authentication, permissions, serializers, throttling
-from rest_framework.test import APIClient
 
 from workflow.models import Run, Trace
 from workflow.steps import ApiStep
-from workflow.views import view_for
 
 pytestmark = pytest.mark.django_db
 SECRET = "hunter2-but-longer"
@@ -20,26 +16,6 @@ SECRET = "hunter2-but-longer"
 class SignUpSerializer(serializers.Serializer):
     name = serializers.CharField(min_length=2)
     password = serializers.ChoiceField(choices=["only-this-one"])  # its message echoes the value
-
-
-@pytest.fixture
-def api():
-    return APIClient()
-
-
-@pytest.fixture
-def serve(settings):
-    """Serve the given registered API steps (several may share a path) from a URLconf."""
-
-    def serve(*registered):
-        by_route = {}
-        for step in registered:
-            by_route.setdefault(step.config.route, {})[step.config.method] = step
-        urlconf = types.ModuleType("traces_test_urlconf")
-        urlconf.urlpatterns = [path(route, view_for(s)) for route, s in by_route.items()]
-        settings.ROOT_URLCONF = urlconf
-
-    return serve
 
 
 @pytest.fixture

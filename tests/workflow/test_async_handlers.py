@@ -12,7 +12,6 @@ import types
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
-from django.urls import path
 from rest_framework.test import APIClient
 
 from users.models import Account
@@ -23,21 +22,6 @@ from workflow.models import Delivery, Event, LogEntry, Run, StateEntry
 from workflow.runner import run_delivery
 from workflow.state import StateStore
 from workflow.steps import ApiStep, CronStep, EventStep
-from workflow.views import view_for
-
-
-@pytest.fixture
-def serve(settings):
-    """Serve the given registered API steps from a URLconf of their own."""
-
-    def serve(*registered):
-        urlconf = types.ModuleType("async_test_urlconf")
-        urlconf.urlpatterns = [
-            path(s.config.route, view_for({s.config.method: s})) for s in registered
-        ]
-        settings.ROOT_URLCONF = urlconf
-
-    return serve
 
 
 def add_worker(steps, handler, **config):

@@ -4,16 +4,10 @@ and its subscribers, as an AsyncAPI 3 document."""
 import jsonschema
 import pytest
 from rest_framework import serializers
-from rest_framework.test import APIClient
 
 from workflow.models import Event
 from workflow.registry import registry as project_registry
 from workflow.steps import ApiStep, EventStep
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 def document_of(api):

@@ -33,11 +33,6 @@ def noop_handler(input, ctx):
 
 
 @pytest.fixture
-def api():
-    return APIClient()
-
-
-@pytest.fixture
 def orders(steps, settings):
     """Serve POST /orders: writes state, emits order.placed, answers 201 with a new id.
 

@@ -5,36 +5,13 @@ import types
 
 import pytest
 from django.core.cache import cache
-from django.urls import path
 from rest_framework import authentication, exceptions, permissions, serializers, throttling
-from rest_framework.test import APIClient
 
 from workflow.checks import check_steps
 from workflow.models import Event, Run, StateEntry
 from workflow.steps import ApiStep, EventStep, StepConfigError
-from workflow.views import view_for
 
 HERE = "tests.workflow.test_middleware"
-
-
-@pytest.fixture
-def api():
-    return APIClient()
-
-
-@pytest.fixture
-def serve(settings):
-    """Serve the given registered API steps (several may share a path) from a URLconf."""
-
-    def serve(*registered):
-        by_route = {}
-        for step in registered:
-            by_route.setdefault(step.config.route, {})[step.config.method] = step
-        urlconf = types.ModuleType("middleware_test_urlconf")
-        urlconf.urlpatterns = [path(route, view_for(s)) for route, s in by_route.items()]
-        settings.ROOT_URLCONF = urlconf
-
-    return serve
 
 
 @pytest.fixture

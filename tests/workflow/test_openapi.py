@@ -11,7 +11,6 @@ from django.core.management import call_command
 from django.urls import include, path
 from openapi_spec_validator import validate
 from rest_framework import authentication, permissions, serializers
-from rest_framework.test import APIClient
 
 import workflow.urls  # noqa: F401  (routes are built from the real registry, before any swap)
 from workflow.steps import ApiStep
@@ -19,11 +18,6 @@ from workflow.views import view_for
 
 # What the framework may answer for any API step (a path parameter adds 404).
 FRAMEWORK_STATUSES = {"400", "406", "409", "413", "415", "422", "500"}
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 def schema_of(api):

@@ -9,7 +9,6 @@ import pytest
 from django.urls import include, path
 from openapi_schema_validator import OAS30Validator
 from rest_framework import authentication, permissions, serializers, throttling
-from rest_framework.test import APIClient
 
 import workflow.urls  # noqa: F401  (routes are built from the real registry, before any swap)
 from users import services
@@ -17,11 +16,6 @@ from workflow.steps import ApiStep
 from workflow.views import view_for
 
 VALID = {"name": "John Doe", "email": "john@example.com", "password": "securepass123"}
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 def document(api):

@@ -41,6 +41,19 @@ def owned(claims):
     return Delivery.objects.filter(held, status=Status.RUNNING)
 
 
+def ended(status, now, error=""):
+    """The columns of a delivery that ends (succeeded, dead, cancelled): finished now,
+    its lease and its wake-up mark cleared."""
+    return {
+        "status": status,
+        "finished_at": now,
+        "claim_token": None,
+        "claimed_until": None,
+        "enqueued_at": None,
+        "last_error": error,
+    }
+
+
 def leases(now):
     """Each step's ``claimed_until`` if its lease starts ``now``, by step name ("": every
     step on the default lease)."""
@@ -144,14 +157,7 @@ class ClaimsMixin:
         """A lease that ran out on the last attempt allowed: the delivery is dead."""
         error = f"{PRESUMED_DEAD} on attempt {delivery.attempts}, the last one allowed"
         with transaction.atomic():
-            buried = _as_read(delivery).update(
-                status=Status.DEAD,
-                finished_at=now,
-                claim_token=None,
-                claimed_until=None,
-                enqueued_at=None,
-                last_error=error,
-            )
+            buried = _as_read(delivery).update(**ended(Status.DEAD, now, error))
             if buried:  # the next of its fifo group, if any, is the sweeper's to wake
                 _interrupt_presumed_dead(delivery, now)
         return bool(buried)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from ..errors import NotReplayable
 from ..logs import python_logger
 from ..models import Delivery, Event, LogEntry, Run, Trace
-from .claims import ClaimsMixin, claimable
+from .claims import ClaimsMixin, claimable, ended
 from .outcomes import OutcomesMixin
 from .records import Cancelled
 
@@ -124,12 +124,7 @@ class DeliveryStore(ClaimsMixin, OutcomesMixin):
                 return Cancelled()
             ids = [pk for pk, _ in rows]
             Delivery.objects.filter(pk__in=ids, status__in=LIVE).update(
-                status=Status.CANCELLED,
-                finished_at=now,
-                claim_token=None,
-                claimed_until=None,
-                enqueued_at=None,
-                last_error=CANCELLED,
+                **ended(Status.CANCELLED, now, CANCELLED)
             )
             Run.objects.filter(delivery_id__in=ids, status=Run.Status.RUNNING).update(
                 status=Run.Status.INTERRUPTED, finished_at=now, error=CANCELLED

@@ -15,7 +15,7 @@ from django.utils import timezone
 from ..models import Delivery, Run
 from ..policy import QueuePolicy
 from ..registry import registry
-from .claims import owned
+from .claims import ended, owned
 from .records import Outcome, Recorded
 
 Status = Delivery.Status
@@ -55,13 +55,7 @@ class OutcomesMixin:
         now = timezone.now()
         try:
             with transaction.atomic():
-                done = owned([o.claim for o in outcomes]).update(
-                    status=Status.SUCCEEDED,
-                    finished_at=now,
-                    claim_token=None,
-                    claimed_until=None,
-                    last_error="",
-                )
+                done = owned([o.claim for o in outcomes]).update(**ended(Status.SUCCEEDED, now))
                 if done != len(outcomes):
                     raise _Lost()
                 runs = [o.claim.run for o in outcomes]
@@ -91,13 +85,7 @@ class OutcomesMixin:
     def _succeed(self, outcome):
         now = timezone.now()
         claim = outcome.claim
-        done = owned([claim]).update(
-            status=Status.SUCCEEDED,
-            finished_at=now,
-            claim_token=None,
-            claimed_until=None,
-            last_error="",
-        )
+        done = owned([claim]).update(**ended(Status.SUCCEEDED, now))
         if not done:
             return None
         if outcome.write is not None:
