@@ -22,9 +22,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from . import middleware, response_schema
 from .conf import workflow_settings
-from .contracts import schema_name, unmet_inputs
+from .contracts import unmet_inputs
 from .registry import WILDCARD, registry
-from .schemas import bind
+from .schemas import bind, schema_name
 from .strict import check_coerce_fields
 
 

@@ -27,10 +27,10 @@ from rest_framework.serializers import ListSerializer
 
 from .errors import InvalidEmit
 from .registry import RegisteredStep, registry
-from .schemas import validate
+from .schemas import schema_name, validate
 from .steps import Schema
 
-__all__ = ["InvalidEmit", "check_emit", "declared_schema", "schema_name", "unmet", "unmet_inputs"]
+__all__ = ["InvalidEmit", "check_emit", "declared_schema", "unmet", "unmet_inputs"]
 
 
 def check_emit(topic: str, data: Any, emitter: RegisteredStep | None = None) -> None:
@@ -76,13 +76,6 @@ def declared_schema(emitter: RegisteredStep, topic: str) -> Schema | None:
         if emit.topic == topic and emit.schema is not None:
             return emit.schema
     return None
-
-
-def schema_name(schema: Schema) -> str:
-    """``NewUserSerializer``, ``ItemSerializer(many=True)``: a schema as declared."""
-    if isinstance(schema, ListSerializer):
-        return f"{type(schema.child).__name__}(many=True)"
-    return schema.__name__ if isinstance(schema, type) else type(schema).__name__
 
 
 # manage.py check: a declared emit schema against its subscribers' input (workflow.W005).

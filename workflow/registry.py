@@ -24,6 +24,16 @@ WILDCARD = "*"
 STEP_FILES = "*_step.py"  # in an app's steps/ folder, at any depth
 
 
+def step_files_in(steps_dir):
+    """The step files of a ``steps/`` folder, at any depth, sorted; hidden ones (an
+    editor's lock or backup, such as Emacs' ``.#x_step.py``) are no step."""
+    return sorted(
+        path
+        for path in steps_dir.rglob(STEP_FILES)
+        if not any(part.startswith(".") for part in path.relative_to(steps_dir).parts)
+    )
+
+
 @dataclass
 class RegisteredStep:
     """A step's config with its handler and the file that declared it."""
@@ -97,7 +107,7 @@ class Registry:
 
     def autodiscover(self):
         for app_config, steps_dir in self.step_folders():
-            for path in sorted(steps_dir.rglob(STEP_FILES)):
+            for path in step_files_in(steps_dir):
                 self.step_files.add(path.resolve())
                 dotted = ".".join(path.relative_to(steps_dir).with_suffix("").parts)
                 self.load_module(f"{app_config.name}.steps.{dotted}", path)

@@ -20,7 +20,7 @@ from django.dispatch import receiver
 from django.utils import autoreload
 
 from .project import installed_package
-from .registry import STEP_FILES, registry
+from .registry import registry, step_files_in
 
 logger = logging.getLogger("django.utils.autoreload")
 
@@ -58,7 +58,7 @@ class StepReloader(autoreload.StatReloader):
         if self.folders is None:
             self.folders = watched_folders()
             self.step_files = {p for p in registry.step_files if within(p, self.folders)}
-        found = {p.resolve() for folder in self.folders for p in folder.rglob(STEP_FILES)}
+        found = {p.resolve() for folder in self.folders for p in step_files_in(folder)}
         added, removed = sorted(found - self.step_files), sorted(self.step_files - found)
         self.step_files = found
         if added or removed:

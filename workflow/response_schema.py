@@ -24,7 +24,7 @@ from rest_framework.renderers import JSONRenderer
 
 from .conf import workflow_settings
 from .errors import ResponseSchemaError
-from .schemas import validate
+from .schemas import schema_name, validate
 
 MESSAGE = "Response breaks its response_schema"
 MODES = ("raise", "log")
@@ -66,11 +66,3 @@ def mode():
             f"not {value!r}"
         )
     return value
-
-
-def schema_name(schema):
-    """``UserSerializer``, or ``UserSerializer(many=True)``."""
-    child = getattr(schema, "child", None) if not isinstance(schema, type) else None
-    if child is not None:
-        return f"{type(child).__name__}(many=True)"
-    return schema.__name__ if isinstance(schema, type) else type(schema).__name__

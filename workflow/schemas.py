@@ -49,3 +49,10 @@ def merged(errors, wrong):
         pairs = zip(errors, wrong, strict=True)
         return [merged(error, found) if found else error for error, found in pairs]
     return wrong
+
+
+def schema_name(schema):
+    """``NewUserSerializer``, ``ItemSerializer(many=True)``: a schema as declared."""
+    if isinstance(schema, ListSerializer):
+        return f"{type(schema.child).__name__}(many=True)"
+    return schema.__name__ if isinstance(schema, type) else type(schema).__name__

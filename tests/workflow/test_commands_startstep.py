@@ -108,6 +108,10 @@ def test_a_real_registration_reaches_notify_sales():
 """
 
 
+# pytest in the throwaway project, with its settings.
+PYTEST = ("-m", "pytest", "-p", "no:cacheprovider", "--ds=shop_settings", "-q")
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """The throwaway project with one step of each type generated into ``shop``."""
@@ -176,15 +180,7 @@ def test_a_real_registration_is_delivered_to_the_new_step(project):
     (root / "tests" / "shop" / "test_registration_reaches_notify_sales.py").write_text(
         REGISTRATION_TEST
     )
-    done = run(
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "--ds=shop_settings",
-        "-q",
-        "tests/shop/test_registration_reaches_notify_sales.py",
-    )
+    done = run(*PYTEST, "tests/shop/test_registration_reaches_notify_sales.py")
     assert done.stdout.splitlines()[-1].startswith("1 passed in"), done.stdout
 
 
@@ -192,7 +188,7 @@ def test_the_generated_tests_pass_as_written(project):
     """pytest runs every generated test in the throwaway project: all pass."""
     root, run, _ = project
     tests = [f"tests/shop/test_{snake_case(args[0])}_step.py" for args in STEPS]
-    done = run("-m", "pytest", "-p", "no:cacheprovider", "--ds=shop_settings", "-q", *tests)
+    done = run(*PYTEST, *tests)
     # CreateOrder 2 (answers 200, 400 to a bad body), GetOrder 1, ProcessOrder 2 (no input
     # declared: nothing to refuse), NightlyReport 2, ManualReview 1, NotifySales 3.
     assert done.stdout.splitlines()[-1].startswith("11 passed in"), done.stdout
@@ -225,12 +221,7 @@ def test_the_generated_tests_fail_when_the_step_breaks(project, tmp_path):
         event.write_text(originals[event].replace('    ctx.emit("order.logged"', '    print("'))
         api.write_text(originals[api].replace('"status": 200', '"status": 202'))
         done = run(
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--ds=shop_settings",
-            "-q",
+            *PYTEST,
             "tests/shop/test_process_order_step.py",
             "tests/shop/test_create_order_step.py",
             check=False,

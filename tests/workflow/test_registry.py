@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from tests.shipped import SHIPPED_STEPS
-from workflow.registry import Registry
+from workflow.registry import Registry, step_files_in
 from workflow.steps import ApiStep, CronStep, EventStep, NoopStep
 
 # What the tutorial's "Add a step" writes (startstep users NotifyAdmin): the reader's step.
@@ -294,3 +294,16 @@ def test_invalid_config_in_module_is_e003_with_the_fix(make_module):
     assert problem.id == "workflow.E003"
     assert "StepConfigError" in problem.msg
     assert "subscribes=['user.registered']" in problem.msg
+
+
+def test_hidden_files_in_a_steps_folder_are_no_steps(tmp_path):
+    """An editor's lock or backup (Emacs' ``.#x_step.py``, a file in a hidden folder) is
+    not a step file; nested step files are, in order."""
+    (tmp_path / "b_step.py").write_text("")
+    (tmp_path / "billing").mkdir()
+    (tmp_path / "billing" / "a_step.py").write_text("")
+    (tmp_path / ".#b_step.py").symlink_to("user@host.1234")
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "c_step.py").write_text("")
+    found = [p.relative_to(tmp_path).as_posix() for p in step_files_in(tmp_path)]
+    assert found == ["b_step.py", "billing/a_step.py"]

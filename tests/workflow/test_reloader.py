@@ -41,11 +41,13 @@ def test_a_step_file_added_since_the_registry_looked_reloads(steps, caplog):
 
 
 def test_a_step_file_removed_reloads_and_other_files_do_not(steps, caplog):
-    """Removing a step file reloads; adding a module that is not a step file does not."""
+    """Removing a step file reloads; adding a module that is not a step file, or an
+    editor's hidden lock file, does not."""
     watcher = reloader.StepReloader()
     assert look(watcher) is None
     (steps / "helpers.py").write_text("")
     (steps / "notes.txt").write_text("")
+    (steps / ".#first_step.py").symlink_to("user@host.1234")  # Emacs' lock file
     assert look(watcher) is None
     (steps / "first_step.py").unlink()
     with caplog.at_level(logging.INFO, "django.utils.autoreload"):
