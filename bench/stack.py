@@ -101,12 +101,18 @@ class Stack:
                 raise RuntimeError(f"runserver exited:\n{self.log()}")
             try:
                 self.session.get(self.base + "/users/-/status", timeout=1)
-                if self.cluster_processes() or not self.expects_workers():
+                if self.cluster_ready() or not self.expects_workers():
                     return
             except requests.ConnectionError:
                 pass
             time.sleep(0.1)
         raise TimeoutError(f"runserver did not answer in {timeout}s:\n{self.log()}")
+
+    def cluster_ready(self):
+        """Whether the embedded cluster has all its processes: its main one, django-q2's
+        sentinel, pusher and monitor, and a worker per WORKFLOW_WORKERS (or core)."""
+        workers = int(self.env.get("WORKFLOW_WORKERS") or 0) or os.cpu_count() or 2
+        return len(self.cluster_processes()) >= workers + 4
 
     def expects_workers(self):
         return self.env.get("WORKFLOW_EMBEDDED_WORKERS", "1") not in ("0", "false")
