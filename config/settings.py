@@ -215,7 +215,9 @@ if WORKFLOW_BROKER == "redis":
         raise ImproperlyConfigured("WORKFLOW_BROKER=redis needs REDIS_URL (redis://host:6379/0)")
     del Q_CLUSTER["orm"]
     Q_CLUSTER["redis"] = REDIS_URL
-elif WORKFLOW_BROKER != "orm":
+elif WORKFLOW_BROKER == "orm":
+    Q_CLUSTER["broker_class"] = "workflow.queue.OrmBroker"  # django-q2's, with fewer writes
+else:
     raise ImproperlyConfigured(f"WORKFLOW_BROKER is 'orm' or 'redis', not {WORKFLOW_BROKER!r}")
 
 WORKFLOW = {

@@ -7,6 +7,9 @@ from contextlib import nullcontext
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
@@ -153,3 +156,75 @@ def test_on_postgresql_the_mark_skips_a_delivery_a_claim_holds(steps):
         thread.join()
     marked = dict(Delivery.objects.values_list("pk", "enqueued_at"))
     assert marked[held] is None and marked[free] is not None
+
+
+def jobs(count):
+    return [OrmQ.objects.create(key=Conf.CLUSTER_NAME, payload=f"job {n}", lock=timezone.now())
+            for n in range(count)]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_orm_broker_is_the_projects():
+    """The embedded default's broker takes jobs in one transaction (``OrmBroker``)."""
+    assert isinstance(get_broker(), queue.OrmBroker)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_orm_broker_takes_up_to_bulk_jobs_at_once_in_order(monkeypatch):
+    """One dequeue takes the oldest ``bulk`` jobs and locks them for ``retry`` seconds:
+    the next dequeue takes the next ones."""
+    monkeypatch.setattr(Conf, "BULK", 3)
+    made = jobs(5)
+    broker = queue.OrmBroker(list_key=Conf.CLUSTER_NAME)
+    first, second = broker.dequeue(), broker.dequeue()
+    assert [pk for pk, _ in first] == [job.pk for job in made[:3]]
+    assert [payload for _, payload in second] == ["job 3", "job 4"]
+    assert all(job.lock > timezone.now() for job in OrmQ.objects.all())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_orm_broker_writes_nothing_while_the_queue_is_empty(monkeypatch):
+    """An empty queue: one read, a sleep of ``poll`` seconds, no job."""
+    slept = []
+    monkeypatch.setattr(queue.time, "sleep", slept.append)
+    broker = queue.OrmBroker(list_key=Conf.CLUSTER_NAME)
+    with CaptureQueriesContext(connection) as captured:
+        assert broker.dequeue() is None
+    assert slept == [Conf.POLL]
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_pushers_never_take_the_same_job(monkeypatch):
+    """Brokers dequeuing at once from two threads (two clusters) take each job once."""
+    monkeypatch.setattr(Conf, "BULK", 4)
+    made = {job.pk for job in jobs(60)}
+    taken = []
+
+    def push():
+        broker = queue.OrmBroker(list_key=Conf.CLUSTER_NAME)
+        try:
+            while OrmQ.objects.filter(lock__lt=timezone.now()).exists():
+                taken.extend(pk for pk, _ in broker.dequeue() or [])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=push) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(taken) == sorted(made)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_acknowledged_jobs_are_deleted_together():
+    """acknowledge() returns at once; the process's acknowledger deletes the jobs."""
+    made = jobs(3)
+    broker = queue.OrmBroker(list_key=Conf.CLUSTER_NAME)
+    for job in made[:2]:
+        broker.acknowledge(job.pk)
+    deadline = time.monotonic() + 5
+    while OrmQ.objects.count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert list(OrmQ.objects.values_list("pk", flat=True)) == [made[2].pk]
