@@ -34,7 +34,9 @@ from django.db import close_old_connections, connection, reset_queries
 
 from . import processes, runner
 from .conf import workflow_settings
+from .connections import tidy
 from .keeper import Held, Keeper
+from .logs import LogWriter
 from .store import store
 
 logger = logging.getLogger("workflow")
@@ -76,6 +78,7 @@ class HandlerPool:
         self.claiming = threading.Lock()
         self.closed = threading.Event()
         self.keeper = Keeper(self)
+        self.log_writer = LogWriter()  # stores the handlers' log lines, many per INSERT
         self.started = []
         # Daemon threads: a handler still running when the process exits (after
         # drain() handed its delivery back) must not hold the exit up.
@@ -110,6 +113,7 @@ class HandlerPool:
         for thread in self.started:
             if thread not in self.keeper.abandoned:
                 thread.join(max(0, deadline - time.monotonic()))
+        self.log_writer.close(max(0, deadline - time.monotonic()))
 
     def take(self, delivery_ids):
         """Hand each of ``delivery_ids`` to a free thread; those for which none frees up
@@ -180,14 +184,14 @@ class HandlerPool:
             self._give_up([item])
             self._hand_back([item])
             return True
-        close_old_connections()
+        tidy()
         try:
-            outcome = runner.attempt(item.claim, timeout=item.timeout)
+            outcome = runner.attempt(item.claim, item.timeout, self.log_writer)
         except Exception:  # the runner's own failure (its handler's are outcomes)
             logger.exception("Delivery %s could not be run", item.claim.pk)
             outcome = None
         finally:
-            close_old_connections()
+            tidy()
             reset_queries()  # with DEBUG on, worker threads' queries are kept (no requests)
         return self._settle(item, outcome)
 
@@ -258,6 +262,7 @@ class HandlerPool:
             deadline = time.monotonic() + RECORD_WAIT
             while self.held and time.monotonic() < deadline:
                 self.changed.wait(deadline - time.monotonic())
+        self.log_writer.close(max(0, deadline - time.monotonic()))  # and its log lines
         return len(left)
 
     def _running(self):

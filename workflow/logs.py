@@ -8,11 +8,19 @@ a ``LogEntry``. A line written inside a database transaction is stored after it 
 whether it commits or not: the logs of a failed attempt are kept. A line written by
 async code (an ``async def`` handler) is printed at once and stored when the handler
 returns, since async code may not use the database directly.
+
+In a worker process the handler threads hand their lines to the process's
+``LogWriter``, which stores those written meanwhile by every handler in one INSERT
+from a thread of its own: a line alone is stored at once, and a busy worker stores
+many per statement instead of one transaction per line (on SQLite each takes the one
+write lock the web server and every worker share).
 """
 
 import asyncio
 import logging
 import math
+import queue
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -109,10 +117,17 @@ def in_event_loop() -> bool:
 class StepLogger:
     """``ctx.logger``: ``info("message", {"field": value})`` or ``info("message", field=value)``."""
 
-    def __init__(self, step_name: str, trace_id: str, run: Run | None = None) -> None:
+    def __init__(
+        self,
+        step_name: str,
+        trace_id: str,
+        run: Run | None = None,
+        writer: "LogWriter | None" = None,
+    ) -> None:
         self.step_name = step_name
         self.trace_id = trace_id
         self.run = run
+        self.writer = writer  # stores the lines instead of this thread (a worker's)
         self._pending: list[LogEntry] = []
 
     def debug(self, message: str, fields: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
@@ -165,6 +180,11 @@ class StepLogger:
 
     def flush(self) -> None:
         """Store the lines held back while a transaction was open (or by async code)."""
+        if self.writer is not None:
+            entries = self.take()
+            if entries:
+                self.writer.put(self, entries)
+            return
         self.store(self.take())
 
     def store(self, entries: list[LogEntry]) -> None:
@@ -196,3 +216,52 @@ class StepLogger:
         give_back()
         for entry in entries:
             signals.send(signals.log_written, sender=LogEntry, entry=entry)
+
+
+class LogWriter:
+    """Stores the lines of a worker process's handler threads from a thread of its own:
+    each time, every line handed over since its last INSERT, in one statement. If that
+    fails, each logger's lines are tried on their own, so one bad line loses no other."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[tuple[StepLogger, list[LogEntry]] | None] = (
+            queue.SimpleQueue()
+        )
+        self.thread = threading.Thread(target=self._run, name="step-log-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, logger: StepLogger, entries: list[LogEntry]) -> None:
+        self.queue.put((logger, entries))
+
+    def close(self, timeout: float = 5) -> None:
+        """Store what was handed over, then end the thread (within ``timeout`` seconds)."""
+        self.queue.put(None)
+        self.thread.join(timeout)
+
+    def _run(self) -> None:
+        closing = False
+        while not closing:
+            batch = [self.queue.get()]
+            while True:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            closing = None in batch
+            self._store([item for item in batch if item is not None])
+        connection.close()
+
+    def _store(self, batch: list[tuple[StepLogger, list[LogEntry]]]) -> None:
+        if not batch:
+            return
+        try:
+            LogEntry.objects.bulk_create([entry for _, entries in batch for entry in entries])
+        except Exception:
+            connection.close()
+            for logger, entries in batch:
+                for entry in entries:
+                    entry.pk = None
+                logger.store(entries)  # logs its own failure
+            return
+        for logger, entries in batch:
+            logger.stored(entries)

@@ -59,14 +59,15 @@ def handler_args(step, delivery):
         raise InvalidInput(f"{step.name} input did not match its input schema: {detail}") from None
 
 
-def attempt(claim, timeout=None):
+def attempt(claim, timeout=None, log_writer=None):
     """Run the handler for ``claim``; its ``Outcome``. After ``timeout`` seconds an
     ``async def`` handler is cancelled and the attempt timed out (a sync one cannot be
-    stopped: the worker abandons its thread, see ``executor``)."""
+    stopped: the worker abandons its thread, see ``executor``). Its log lines are
+    stored by ``log_writer`` (a worker's ``LogWriter``), else by this thread."""
     delivery = claim.delivery
     signals.send(signals.run_started, sender=Run, run=claim.run)
     step = registry.get(delivery.step_name)
-    log = StepLogger(delivery.step_name, delivery.trace_id, run=claim.run)
+    log = StepLogger(delivery.step_name, delivery.trace_id, run=claim.run, writer=log_writer)
     try:
         if step is None:
             raise LookupError(f"no step named {delivery.step_name!r} is registered")

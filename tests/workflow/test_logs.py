@@ -6,12 +6,15 @@ inside one, so the tests that store lines use ``transaction=True``.
 
 import json
 import logging
+import threading
+import time
 
 import pytest
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from workflow import signals
-from workflow.logs import REDACTED, StepLogger, redact
+from workflow.logs import REDACTED, LogWriter, StepLogger, redact
 from workflow.models import LogEntry
 
 TRACE = "a" * 32
@@ -221,3 +224,76 @@ def test_a_failing_log_written_receiver_does_not_break_logging(written):
         signals.log_written.disconnect(broken)
     assert [e.message for e in stored()] == ["one", "two"]
     assert [e.message for e in written] == ["one", "two"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_log_writer_stores_the_lines_of_several_loggers_in_one_insert(written):
+    """Lines handed over while the writer is busy go together: one INSERT for the lines
+    of three loggers, each announced once stored, in order."""
+    writer = LogWriter()
+    gate = threading.Event()
+    real = writer._store
+    batches = []
+
+    def store(batch):
+        gate.wait(5)  # holds the first batch until the rest are queued
+        batches.append(sum(len(entries) for _, entries in batch))
+        real(batch)
+
+    writer._store = store
+    loggers = [StepLogger(f"S{n}", TRACE, writer=writer) for n in range(4)]
+    loggers[0].info("first")
+    time.sleep(0.1)  # the writer has taken it and waits at the gate
+    for n, logger in enumerate(loggers[1:], 1):
+        logger.info(f"line {n}a")
+        logger.info(f"line {n}b")
+    gate.set()
+    writer.close()
+    assert batches == [1, 6]
+    assert [e.message for e in stored()] == ["first"] + [
+        f"line {n}{x}" for n in (1, 2, 3) for x in "ab"
+    ]
+    assert [e.message for e in written] == [e.message for e in stored()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_log_writer_that_cannot_store_a_batch_stores_each_loggers_lines_alone(
+    written, monkeypatch
+):
+    """A batch the database refuses is tried again logger by logger: one logger's bad
+    line loses no other logger's."""
+    writer = LogWriter()
+    good, bad = StepLogger("Good", TRACE, writer=writer), StepLogger("Bad", TRACE, writer=writer)
+    real = LogEntry.objects.bulk_create
+
+    def bulk_create(entries, *args, **kwargs):
+        if any(e.step_name == "Bad" for e in entries):
+            raise DatabaseError("refused")
+        return real(entries, *args, **kwargs)
+
+    monkeypatch.setattr(LogEntry.objects, "bulk_create", bulk_create)
+    writer.queue.put(
+        (
+            good,
+            [LogEntry(level="info", message="kept", step_name="Good", trace_id=TRACE, fields={})],
+        )
+    )
+    writer.queue.put(
+        (bad, [LogEntry(level="info", message="lost", step_name="Bad", trace_id=TRACE, fields={})])
+    )
+    writer.close()
+    assert [e.message for e in stored()] == ["kept"]
+    assert [e.message for e in written] == ["kept"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_logger_with_a_writer_hands_its_lines_over_instead_of_storing_them():
+    """The handler's thread does not store the line; the writer does, and close() waits
+    for it."""
+    writer = LogWriter()
+    logger = StepLogger("S", TRACE, writer=writer)
+    with CaptureQueriesContext(connection) as captured:  # this thread's queries
+        logger.info("hello", user="u1")
+    writer.close()
+    assert not any("workflow_logentry" in q["sql"] for q in captured.captured_queries)
+    assert [(e.message, e.fields) for e in stored()] == [("hello", {"user": "u1"})]
