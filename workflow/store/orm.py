@@ -197,9 +197,14 @@ class DeliveryStore(ClaimsMixin, OutcomesMixin):
         with transaction.atomic():
             run.save()
             trace.save()
-        try:
-            LogEntry.objects.bulk_create(lines)
-        except Exception:
-            python_logger.exception("Could not store %d step log lines", len(lines))
-            return False
+            if not lines:
+                return True
+            try:  # in the same transaction, in a savepoint of their own
+                with transaction.atomic():
+                    LogEntry.objects.bulk_create(lines)
+            except Exception:
+                python_logger.exception("Could not store %d step log lines", len(lines))
+                for line in lines:  # not stored after all
+                    line.pk = None
+                return False
         return True
