@@ -115,6 +115,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and one writer work at once across the web server and the
     # workers; IMMEDIATE takes the write lock at BEGIN, so a transaction never fails
     # on a lock upgrade, and busy waits queue writers instead of failing them.
+    # workflow.sqlite3 is Django's backend with writers served in turn (its docstring).
+    DATABASES["default"]["ENGINE"] = "workflow.sqlite3"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
