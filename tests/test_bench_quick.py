@@ -55,6 +55,14 @@ SCRIPTS = {
         rf"baseline: POST->active, one user on an idle stack: median {NUMBER} s",
         rf"burst: 20 registrations .* all active in {NUMBER} s",
     ],
+    "cpu.py": [
+        rf"baseline: one password hash .*: {NUMBER} ms CPU",
+        rf"sqlite: 20 registrations from 8 clients: all deliveries finished in {NUMBER} s",
+        rf"sqlite: CPU web server {NUMBER} s \+ cluster {NUMBER} s = {NUMBER} s: {NUMBER} ms per",
+        rf"queue wait, delivery created -> first run started \(n=60\): median {NUMBER} ms",
+        rf"beside an idle server \(n=\d+\): median {NUMBER} ms, p95 {NUMBER} ms",
+        rf"ratio CPU per registration / one password hash = {NUMBER}x",
+    ],
     "chaos.py": [
         r"baseline \(no kill\): 30 registrations",
         r"1 worker kills: 30 registrations, all settled in",
