@@ -262,7 +262,7 @@ class HandlerPool:
             deadline = time.monotonic() + RECORD_WAIT
             while self.held and time.monotonic() < deadline:
                 self.changed.wait(deadline - time.monotonic())
-        self.log_writer.close(max(0, deadline - time.monotonic()))  # and its log lines
+        self.log_writer.close(RECORD_WAIT)  # and the log lines handed to it
         return len(left)
 
     def _running(self):

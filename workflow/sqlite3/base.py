@@ -10,7 +10,8 @@ deliveries due at once waited that long to start.
 Here every write (each transaction, from its BEGIN to its end, and each write outside
 one) first takes an exclusive ``flock`` on a file beside the database (``NAME-writer``),
 trying every 0.5 to 2 ms: whoever waits is at most that late when the lock frees,
-however long it has waited. A writer that waits longer than the connection's
+however long it has waited. Within a process one writer at a time tries the file; the
+others wait on a plain lock, without polling. A writer that waits longer than the connection's
 ``timeout`` gets "database is locked", as from SQLite. SQLite's own lock and busy
 timeout stay behind it, for writers that do not come through here (the ``sqlite3``
 shell, another program).
@@ -20,6 +21,7 @@ shell, another program).
 
 import fcntl
 import os
+import threading
 import time
 
 from django.db.backends.sqlite3 import base
@@ -28,25 +30,51 @@ FIRST_TRY, LAST_TRY = 0.0005, 0.002  # seconds between tries for the lock
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
+_in_process: dict[str, threading.Lock] = {}  # database path -> this process's writers' lock
+_in_process_guard = threading.Lock()
+
+
+def in_process_lock(path):
+    """The lock this process's connections to ``path`` take before the ``flock``: one
+    thread per process tries the file at a time, the others wait without polling."""
+    with _in_process_guard:
+        return _in_process.setdefault(path, threading.Lock())
+
+
+def _forget_locks_after_fork():
+    """A forked child may inherit a lock one of its parent's threads held: anew."""
+    global _in_process_guard
+    _in_process.clear()
+    _in_process_guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_locks_after_fork)
+
+
 class WriterLock:
-    """An exclusive ``flock`` on ``path``, held by one connection at a time."""
+    """An exclusive ``flock`` on ``path``, held by one connection at a time (and, in
+    this process, ``in_process_lock(path)`` while it is tried and held)."""
 
     def __init__(self, path, timeout):
         self.path, self.timeout = path, timeout
         self.pid = os.getpid()
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.local = in_process_lock(path)
         self.held = False
 
     def acquire(self):
         if self.held or self.pid != os.getpid():  # a forked copy never locks
             return
         deadline = time.monotonic() + self.timeout
+        if not self.local.acquire(timeout=self.timeout):
+            raise base.Database.OperationalError("database is locked")
         delay = FIRST_TRY
         while True:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if time.monotonic() > deadline:
+                    self.local.release()
                     raise base.Database.OperationalError("database is locked") from None
                 time.sleep(delay)
                 delay = min(delay * 2, LAST_TRY)
@@ -58,6 +86,7 @@ class WriterLock:
         if self.held:
             self.held = False
             fcntl.flock(self.fd, fcntl.LOCK_UN)
+            self.local.release()
 
     def close(self):
         if self.pid == os.getpid():
