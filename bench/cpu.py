@@ -343,7 +343,7 @@ def main():
     )
     args = parser.parse_args()
     if args.quick:
-        args.users, args.configs, args.trickle = 20, "sqlite", 2
+        args.users, args.configs, args.trickle = 20, "sqlite", 1
     print(machine())
     hash_seconds = hash_cpu()
     print(

@@ -98,11 +98,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="3 rounds of 300 events")
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 200 events")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.events = 300
+        args.events, args.rounds = 200, 2
     if args.child:
         print(json.dumps(child(args.events, args.rounds)))
         return

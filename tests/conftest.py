@@ -40,3 +40,20 @@ def shipped_steps(steps):
     """The global registry holding the shipped steps only, each loaded from its module."""
     use_shipped_steps(steps)
     return steps
+
+
+def pytest_runtestloop(session):
+    """Start the run of the store's tests on PostgreSQL (tests/test_on_postgres.py) with
+    the session, when it is among the tests to run: it goes on beside the others."""
+    if session.config.option.collectonly:
+        return
+    if any(item.nodeid.startswith("tests/test_on_postgres.py::") for item in session.items):
+        from tests import test_on_postgres
+
+        test_on_postgres.start()
+
+
+def pytest_sessionfinish(session):
+    from tests import test_on_postgres
+
+    test_on_postgres.stop()

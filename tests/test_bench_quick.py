@@ -47,7 +47,7 @@ SCRIPTS = {
     ],
     "memory.py": [
         rf"memory idle .* PSS sum {NUMBER} MB, RSS sum {NUMBER} MB",
-        rf"memory after 900 events .* PSS sum {NUMBER} MB",
+        rf"memory after 400 events .* PSS sum {NUMBER} MB",
         rf"memory growth between the last two rounds: PSS [+-]{NUMBER} MB",
     ],
     "workbench_pages.py": [rf"logs +{NUMBER} ms +{NUMBER} ms +{NUMBER}x"],
@@ -91,7 +91,7 @@ def run_quick(script):
 
 def test_every_benchmark_script_runs_its_quick_mode():
     """Each bench script's --quick exits 0 and prints each of its figure lines."""
-    with ThreadPoolExecutor(3) as pool:  # three at a time: most of their time is waiting
+    with ThreadPoolExecutor(4) as pool:  # four at a time: most of their time is waiting
         results = list(pool.map(run_quick, SCRIPTS))
     failures = []
     for script, done, seconds in results:

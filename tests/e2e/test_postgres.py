@@ -25,7 +25,7 @@ from tests.e2e.probing import emit, probe_env, wait_for
 pytestmark = pytest.mark.e2e
 PG = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/15"
-REGISTRATIONS = int(os.environ.get("E2E_REGISTRATIONS", 300))
+REGISTRATIONS = int(os.environ.get("E2E_REGISTRATIONS", 200))
 
 
 def reachable(port):
@@ -176,7 +176,7 @@ def test_hung_handlers_that_read_state_hold_no_pooled_connection(database, tmp_p
 @needs_postgres
 def test_two_clusters_share_the_registrations_and_run_each_delivery_once(database, tmp_path):
     """runserver's cluster and a second qcluster on one PostgreSQL database: a burst of
-    300 registrations (E2E_REGISTRATIONS), every user active, every delivery run
+    200 registrations (E2E_REGISTRATIONS), every user active, every delivery run
     exactly once, and both clusters ran handlers."""
     with Stack(tmp_path, database_url=database, reload=False) as stack:
         second = stack.spawn("qcluster", log_name="qcluster2.log")
