@@ -7,12 +7,16 @@ Each stack gets its own SQLite file (through DATABASE_URL) and a free port; stop
 it sends SIGINT to runserver's process group, as Ctrl-C in a terminal does.
 """
 
+import hashlib
+import importlib.metadata
 import os
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -86,13 +90,51 @@ class Stack:
         return server
 
     def start(self, timeout=30):
-        self.manage("migrate", "--noinput", "-v0")
+        self.migrate()
         args = ["runserver", f"127.0.0.1:{self.port}"]
         if not self.reload:
             args.append("--noreload")
         self.process = self.spawn(*args, log_name="runserver.log")
         self.wait_ready(timeout)
         return self
+
+    def migrate(self):
+        """``manage.py migrate``; a new SQLite database is instead a copy of one this
+        machine migrated before with the same migrations and settings (``template``):
+        the same tables in a tenth of the time, for the many stacks the tests start."""
+        url = self.env["DATABASE_URL"]
+        path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+        if path is None or path.exists():
+            self.manage("migrate", "--noinput", "-v0")
+            return
+        shutil.copyfile(self.template(), path)
+
+    def template(self):
+        """A migrated SQLite database for this stack's settings, made once per machine
+        (in the temporary folder, named by a hash of every migration and setting that
+        decides the tables)."""
+        key = hashlib.sha256()
+        for name in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH"):
+            key.update(f"{name}={self.env.get(name, '')}\n".encode())
+        for package in ("django", "django-q2"):
+            key.update(f"{package}={importlib.metadata.version(package)}\n".encode())
+        folders = [p for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        for migration in sorted(m for f in folders for m in f.glob("**/migrations/*.py")):
+            key.update(str(migration.relative_to(ROOT)).encode() + migration.read_bytes())
+        template = Path(tempfile.gettempdir()) / f"workflow-stack-{key.hexdigest()[:16]}.sqlite3"
+        if not template.exists():
+            making = template.with_suffix(f".{os.getpid()}.making")
+            env = {**self.env, "DATABASE_URL": f"sqlite:///{making}"}
+            subprocess.run(
+                [sys.executable, MANAGE, "migrate", "--noinput", "-v0"],
+                cwd=ROOT, env=env, check=True, capture_output=True,
+            )  # fmt: skip
+            with sqlite3.connect(making) as conn:  # everything in the file, none in the WAL
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            os.replace(making, template)
+            for suffix in ("-wal", "-shm", "-writer"):
+                Path(f"{making}{suffix}").unlink(missing_ok=True)
+        return template
 
     def wait_ready(self, timeout=30):
         deadline = time.monotonic() + timeout
