@@ -89,7 +89,7 @@ class Stack:
         server.wait_ready(timeout)
         return server
 
-    def start(self, timeout=30):
+    def start(self, timeout=90):
         self.migrate()
         args = ["runserver", f"127.0.0.1:{self.port}"]
         if not self.reload:
@@ -136,25 +136,36 @@ class Stack:
                 Path(f"{making}{suffix}").unlink(missing_ok=True)
         return template
 
-    def wait_ready(self, timeout=30):
+    def wait_ready(self, timeout=90):
+        """Until runserver answers and its cluster has all its processes (on a loaded
+        machine, as when the tests run two at a time, that can take tens of seconds)."""
         deadline = time.monotonic() + timeout
+        answered = False
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"runserver exited:\n{self.log()}")
             try:
                 self.session.get(self.base + "/users/-/status", timeout=1)
+                answered = True
                 if self.cluster_ready() or not self.expects_workers():
                     return
             except requests.ConnectionError:
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"runserver did not answer in {timeout}s:\n{self.log()}")
+        raise TimeoutError(
+            f"runserver not ready in {timeout} s: answered {answered}, cluster processes "
+            f"{len(self.cluster_processes())} of {self.expected_cluster()}; "
+            f"its log ends:\n{self.log()[-3000:]}"
+        )
 
     def cluster_ready(self):
         """Whether the embedded cluster has all its processes: its main one, django-q2's
         sentinel, pusher and monitor, and a worker per WORKFLOW_WORKERS (or core)."""
+        return len(self.cluster_processes()) >= self.expected_cluster()
+
+    def expected_cluster(self):
         workers = int(self.env.get("WORKFLOW_WORKERS") or 0) or os.cpu_count() or 2
-        return len(self.cluster_processes()) >= workers + 4
+        return workers + 4
 
     def expects_workers(self):
         return self.env.get("WORKFLOW_EMBEDDED_WORKERS", "1") not in ("0", "false")

@@ -11,6 +11,8 @@ tests about the shipped project that read the global registry (commands, checks,
 a step a reader adds to the project is not among them.
 """
 
+import os
+
 import pytest
 from django.urls import get_resolver
 
@@ -42,11 +44,33 @@ def shipped_steps(steps):
     return steps
 
 
+# The files that take longest, first: with ``-n`` (pytest-xdist, one file per worker at
+# a time) the others fill in beside them instead of leaving one worker alone at the end.
+SLOW_FIRST = (
+    "tests/docs/test_tutorial.py",
+    "tests/test_bench_quick.py",
+    "tests/e2e/test_conformance.py",
+    "tests/e2e/test_supervision.py",
+    "tests/e2e/test_postgres.py",
+    "tests/e2e/test_crashes.py",
+    "tests/e2e/test_hosts.py",
+    "tests/test_on_postgres.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        path = item.nodeid.split("::")[0]
+        return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
+
 def pytest_runtestloop(session):
     """Start the run of the store's tests on PostgreSQL (tests/test_on_postgres.py) with
     the session, when it is among the tests to run: it goes on beside the others."""
-    if session.config.option.collectonly:
-        return
+    if session.config.option.collectonly or os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # under pytest-xdist, the test starts it where it runs
     if any(item.nodeid.startswith("tests/test_on_postgres.py::") for item in session.items):
         from tests import test_on_postgres
 

@@ -102,7 +102,7 @@ class Reader:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self.server.wait_ready(timeout=60)
+        self.server.wait_ready()
         return self.server.log()
 
     def with_port(self, text):
