@@ -2,55 +2,81 @@
 admin site": ``apps.WorkbenchAdminConfig`` names this class).
 
 The pages sit under ``/admin/workbench/``, behind the admin's own login and staff check
-(``admin_view``), and are listed first on the admin index and in its sidebar.
+(``admin_view``) and the view permissions of what they show (``permissions.PAGES``: 403
+without them, as the admin answers), and are listed first on the admin index and in its
+sidebar, those the user may open.
 """
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import path, reverse
 
+from . import permissions
 from .views import endpoints, flows, logs, traces
 
+# (name, URL name, permissions.PAGES key)
 PAGES = [
-    ("Flows", "workbench_flows"),
-    ("Logs", "workbench_logs"),
-    ("Traces", "workbench_traces"),
-    ("Endpoints", "workbench_endpoints"),
+    ("Flows", "workbench_flows", "flows"),
+    ("Logs", "workbench_logs", "logs"),
+    ("Traces", "workbench_traces", "traces"),
+    ("Endpoints", "workbench_endpoints", "endpoints"),
 ]
 
 
 class WorkbenchAdminSite(admin.AdminSite):
     def get_urls(self):
-        def page(view):
-            return self.admin_view(lambda request, **kwargs: view(request, self, **kwargs))
+        def page(view, key):
+            def checked(request, **kwargs):
+                if not permissions.may_see(request.user, key):
+                    raise PermissionDenied
+                return view(request, self, **kwargs)
+
+            return self.admin_view(checked)
 
         urls = [
-            path("workbench/", page(lambda r, site: redirect("admin:workbench_flows"))),
-            path("workbench/flows/", page(flows.page), name="workbench_flows"),
+            path("workbench/", self.admin_view(self.first_page)),
+            path("workbench/flows/", page(flows.page, "flows"), name="workbench_flows"),
             path(
                 "workbench/flows/steps/<str:name>/runs/",
-                page(flows.step_runs),
+                page(flows.step_runs, "flows"),
                 name="workbench_step_runs",
             ),
-            path("workbench/logs/", page(logs.page), name="workbench_logs"),
-            path("workbench/traces/", page(traces.page), name="workbench_traces"),
-            path("workbench/traces/<str:trace_id>/", page(traces.detail), name="workbench_trace"),
+            path("workbench/logs/", page(logs.page, "logs"), name="workbench_logs"),
+            path("workbench/traces/", page(traces.page, "traces"), name="workbench_traces"),
+            path(
+                "workbench/traces/<str:trace_id>/",
+                page(traces.detail, "traces"),
+                name="workbench_trace",
+            ),
             path(
                 "workbench/traces/<str:trace_id>/timeline/",
-                page(traces.timeline),
+                page(traces.timeline, "traces"),
                 name="workbench_trace_timeline",
             ),
-            path("workbench/endpoints/", page(endpoints.page), name="workbench_endpoints"),
+            path(
+                "workbench/endpoints/",
+                page(endpoints.page, "endpoints"),
+                name="workbench_endpoints",
+            ),
         ]
         return urls + super().get_urls()
 
+    def first_page(self, request):
+        """``/admin/workbench/``: the first page the user may open."""
+        for _, url_name, key in PAGES:
+            if permissions.may_see(request.user, key):
+                return redirect(f"admin:{url_name}")
+        raise PermissionDenied
+
     def get_app_list(self, request, app_label=None):
         app_list = super().get_app_list(request, app_label)
-        if app_label is None and request.user.is_active and request.user.is_staff:
-            app_list.insert(0, self.workbench_app())
+        workbench = self.workbench_app(request)
+        if app_label is None and workbench["models"]:
+            app_list.insert(0, workbench)
         return app_list
 
-    def workbench_app(self):
+    def workbench_app(self, request):
         pages = [
             {
                 "name": name,
@@ -59,12 +85,13 @@ class WorkbenchAdminSite(admin.AdminSite):
                 "view_only": True,
                 "perms": {"view": True},
             }
-            for name, url_name in PAGES
+            for name, url_name, key in PAGES
+            if permissions.may_see(request.user, key)
         ]
         return {
             "name": "Workbench",
             "app_label": "workbench",
-            "app_url": pages[0]["admin_url"],
+            "app_url": pages[0]["admin_url"] if pages else "",
             "has_module_perms": True,
             "models": pages,
         }

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
+from .conf import workflow_settings
 from .models import Delivery, Event, LogEntry, Run, StateEntry
 from .replay import FINISHED, replay_each, replay_event, skip_reason
 from .store import store
@@ -17,6 +18,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        """What the runtime recorded is deleted from here only where the WORKFLOW
+        setting ADMIN_DELETE allows it (and then with the model's delete permission)."""
+        return workflow_settings.ADMIN_DELETE and super().has_delete_permission(request, obj)
 
     def has_replay_permission(self, request):
         """Replaying runs code again, cancelling stops it: each takes the change

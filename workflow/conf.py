@@ -79,6 +79,12 @@ DEFAULTS = {
         "delay_seconds": 0,
         "backoff": {"initial": 1.0, "factor": 2.0, "max": 300.0, "jitter": True},
     },
+    # The admin may delete events, deliveries, runs, log lines and state (with the
+    # model's delete permission): off, what the runtime recorded stays as it was.
+    "ADMIN_DELETE": False,
+    # Seconds between two checks of a workbench websocket's user (still active, staff,
+    # logged in, with the feed's permissions); it closes when one fails.
+    "WORKBENCH_RECHECK": 5,
     # Apps whose steps are not loaded (e.g. a disabled example), by app label.
     "EXCLUDE_APPS": (),
 }

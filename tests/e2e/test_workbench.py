@@ -51,16 +51,23 @@ LAYERS = [
 ]
 
 CREATE_USERS = """
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 User.objects.create_superuser("admin", "admin@example.com", {password!r})
 User.objects.create_user("clerk", "clerk@example.com", {password!r})
+User.objects.create_user("viewer", "viewer@example.com", {password!r}, is_staff=True)
+follower = User.objects.create_user("follower", "f@example.com", {password!r}, is_staff=True)
+follower.user_permissions.set(
+    Permission.objects.filter(content_type__app_label="workflow", codename__startswith="view_")
+)
 """
 
 
 @pytest.fixture(scope="module", params=LAYERS)
 def workbench(request, tmp_path_factory):
     """runserver (no autoreload: other edits must not restart it) with a superuser
-    'admin' and a non-staff user 'clerk', on each channel layer."""
+    'admin', a non-staff user 'clerk', a staff user 'viewer' with no permission and a
+    staff user 'follower' with the view permissions of the workflow app, on each
+    channel layer."""
     env = {}
     if request.param == "redis":
         import redis
@@ -285,3 +292,47 @@ def test_a_non_staff_user_is_refused_pages_and_the_websocket(workbench, browser)
     assert code == 4003
     shot(page, workbench, "10-non-staff")
     context.close()
+
+
+def websocket_close_code(page):
+    return page.evaluate(
+        """() => new Promise((resolve) => {
+            const socket = new WebSocket(`ws://${location.host}/workbench/ws/`);
+            socket.onclose = (event) => resolve(event.code);
+        })"""
+    )
+
+
+WORKBENCH_PAGES = ["flows", "logs", "traces", "endpoints"]
+
+
+@needs_chromium
+def test_a_staff_user_without_permissions_gets_403_and_a_revoked_feed_closes(workbench, browser):
+    """Staff status alone opens no workbench page (403, as the admin answers) and no
+    websocket (4003). A user with the view permissions follows the feed until they are
+    deactivated: within WORKBENCH_RECHECK (5 s) the open page's feed is closed."""
+    context, page = logged_in(browser, workbench, "viewer")
+    assert "Workbench" not in page.locator("#content").inner_text()
+    for name in WORKBENCH_PAGES:
+        response = page.goto(f"{workbench.base}/admin/workbench/{name}/")
+        assert response.status == 403, name
+    assert websocket_close_code(page) == 4003
+    shot(page, workbench, "11-staff-without-permissions")
+    context.close()
+
+    context, page = logged_in(browser, workbench, "follower")
+    page.goto(f"{workbench.base}/admin/workbench/logs/")
+    wait_live(page)
+    workbench.manage("shell", "-c", DEACTIVATE.format(username="follower"))
+    closed = time.monotonic()
+    page.wait_for_selector("#wb-live[data-state=off]", timeout=8_000)
+    assert page.locator("#wb-live").inner_text() == "closed: not allowed"
+    print(f"feed closed {time.monotonic() - closed:.1f} s after the deactivation was stored")
+    shot(page, workbench, "12-revoked-feed")
+    context.close()
+
+
+DEACTIVATE = """
+from django.contrib.auth.models import User
+User.objects.filter(username={username!r}).update(is_active=False)
+"""

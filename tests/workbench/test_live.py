@@ -10,11 +10,17 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, User
 
 from config.asgi import application
-from workbench import live
+from tests.workbench.conftest import staff_user
+from workbench import live, permissions
 from workbench.consumers import LiveConsumer
 from workflow.models import LogEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def follower(username="follower"):
+    """A staff user with the feed's permissions (and no other)."""
+    return staff_user(username, *permissions.FEED)
 
 
 def communicator(user):
@@ -37,18 +43,20 @@ async def refusal(user):
 
 
 def test_anonymous_and_non_staff_users_are_refused():
-    """Only active staff users get live messages; others are closed with 4003."""
+    """Only active staff users with the feed's permissions get live messages; others,
+    a staff user without them included, are closed with 4003."""
     clerk = User.objects.create_user("clerk", password="x" * 12)
     staff = User.objects.create_user("staff", password="x" * 12, is_staff=True)
     assert refusal(AnonymousUser()) == 4003
     assert refusal(clerk) == 4003
-    assert refusal(staff) is None
+    assert refusal(staff) == 4003
+    assert refusal(follower()) is None
 
 
 def test_a_staff_user_receives_each_message_of_a_batch_sent_to_the_group():
     """A batch sent to the workbench group reaches a connected staff websocket as one
     JSON message each, in order."""
-    staff = User.objects.create_user("staff", password="x" * 12, is_staff=True)
+    staff = follower()
 
     @async_to_sync
     async def receive():

@@ -3,9 +3,10 @@
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import User
 from django.utils import timezone
 
+from tests.workbench.conftest import staff_user
+from workbench import permissions
 from workbench.consumers import LiveConsumer
 from workbench.relay import Relay
 from workflow.models import LogEntry, Run
@@ -65,7 +66,7 @@ def test_a_line_committed_after_a_higher_id_is_not_skipped():
 def test_a_staff_websocket_receives_a_line_written_by_another_thread():
     """With the in-memory layer, a line stored in the database (as a worker would)
     reaches a connected staff websocket through the relay."""
-    staff = User.objects.create_user("staff", password="x" * 12, is_staff=True)
+    staff = staff_user("staff", *permissions.FEED)
 
     @async_to_sync
     async def tail():

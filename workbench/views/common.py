@@ -2,6 +2,8 @@
 
 from django.template.response import TemplateResponse
 
+from ..permissions import may_see
+
 TABS = [
     ("flows", "Flows", "admin:workbench_flows"),
     ("logs", "Logs", "admin:workbench_logs"),
@@ -21,7 +23,7 @@ def render(request, site, template, tab, title, **context):
             **site.each_context(request),
             "title": title,
             "tab": tab,
-            "tabs": TABS,
+            "tabs": [tab for tab in TABS if may_see(request.user, tab[0])],
             **context,
         },
     )

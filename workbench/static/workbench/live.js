@@ -25,7 +25,7 @@
     };
     socket.onclose = function (event) {
       if (event.code === 4003) {
-        show("off", "refused: staff only");
+        show("off", "closed: not allowed");
         return;
       }
       show("off", "reconnecting…");
