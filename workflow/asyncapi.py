@@ -18,7 +18,8 @@ from drf_spectacular.settings import spectacular_settings
 from rest_framework.serializers import ListSerializer
 from rest_framework.views import APIView
 
-from .registry import WILDCARD, registry
+from .registry import registry
+from .topics import is_pattern
 
 VERSION = "3.0.0"
 CONTENT_TYPE = "application/json"
@@ -69,11 +70,11 @@ def json_schema(node):
 
 
 def topics(reg):
-    """Every topic a step emits or subscribes to (not the wildcard), sorted."""
+    """Every topic a step emits or subscribes to by name (not by a pattern), sorted."""
     names = set()
     for step in reg:
         names |= step.config.emit_topics
-        names |= {t for t in step.config.subscribe_topics if t != WILDCARD}
+        names |= {t for t in step.config.subscribe_topics if not is_pattern(t)}
     return sorted(names)
 
 

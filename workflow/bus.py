@@ -21,6 +21,7 @@ from .models import Delivery, Event, Trace, new_trace_id
 from .policy import QueuePolicy
 from .registry import RegisteredStep, registry
 from .store import store
+from .topics import check_name
 
 
 def emit(
@@ -49,6 +50,7 @@ def emit(
     """
     if not isinstance(topic, str) or not topic:
         raise ValueError(f"emit needs a topic name, not {topic!r}")
+    check_name(topic, "emit")  # a TopicError (a ValueError) for a pattern
     if data is None:
         raise ValueError(
             f"the data emitted on {topic!r} is None; an event's data is JSON: "

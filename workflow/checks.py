@@ -23,9 +23,10 @@ from django.core.exceptions import ImproperlyConfigured
 from . import middleware, response_schema
 from .conf import workflow_settings
 from .contracts import unmet_inputs
-from .registry import WILDCARD, registry
+from .registry import registry
 from .schemas import bind, schema_name
 from .strict import check_coerce_fields
+from .topics import is_catch_all, is_pattern, matches
 
 
 @checks.register("workflow")
@@ -92,21 +93,26 @@ def check_topics(reg):
             subscribed[topic].append(step)
     messages = []
     for topic, steps in sorted(subscribed.items()):
-        if topic != WILDCARD and topic not in emitted:
-            for step in steps:
-                messages.append(
-                    checks.Warning(
-                        f"{step.name} subscribes to {topic!r}, which no step emits",
-                        hint=f"check the topic's spelling in {step.file}, or add a "
-                        f"step that emits {topic!r}",
-                        obj=step.file,
-                        id="workflow.W001",
-                    )
+        if is_catch_all(topic) or any(matches(topic, sent) for sent in emitted):
+            continue
+        what = "the pattern {!r}, which matches no topic any step emits"
+        if not is_pattern(topic):
+            what = "{!r}, which no step emits"
+        for step in steps:
+            messages.append(
+                checks.Warning(
+                    f"{step.name} subscribes to {what.format(topic)}",
+                    hint=f"check the topic's spelling in {step.file}, or add a "
+                    f"step that emits {'a topic it matches' if is_pattern(topic) else repr(topic)}",
+                    obj=step.file,
+                    id="workflow.W001",
                 )
-    if WILDCARD in subscribed:
-        return messages
+            )
+    # A monitor (subscribes=["*"]) hears every topic, and hides no topic that nobody
+    # else subscribes to; a narrower pattern is a subscriber of what it matches.
+    listening = [topic for topic in subscribed if not is_catch_all(topic)]
     for topic, emitters in sorted(emitted.items()):
-        if topic in subscribed:
+        if any(matches(pattern, topic) for pattern in listening):
             continue
         for step in (step for step, open_end in emitters if not open_end):
             messages.append(

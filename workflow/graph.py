@@ -13,7 +13,7 @@ at one marked ``unsent``. So nothing declared is left out of the picture.
 
 from dataclasses import dataclass, field
 
-from .registry import WILDCARD
+from .topics import is_catch_all, matches
 
 
 @dataclass(frozen=True)
@@ -95,19 +95,22 @@ def flow_graph(reg, flow=None):
                 _topic_edge(graph, source.name, emit, virtual_emit)
     for target in steps:
         for topic, virtual_subscribe in _subscriptions(target).items():
-            if topic != WILDCARD:
+            if not is_catch_all(topic):
                 _edges_into(graph, reg, members, target, topic, virtual_subscribe)
     return graph
 
 
 def _subscribers(reg, topic):
-    """``[(step, virtual)]``: every step, in any flow, that listens to ``topic``."""
-    return [
-        (step, virtual)
-        for step in reg
-        for subscribed, virtual in _subscriptions(step).items()
-        if subscribed in (topic, WILDCARD)
-    ]
+    """``[(step, virtual)]``: every step, in any flow, that listens to ``topic`` (by
+    name or by a pattern that matches it), once; virtual when only virtually."""
+    found = []
+    for step in reg:
+        matching = [
+            v for subscribed, v in _subscriptions(step).items() if matches(subscribed, topic)
+        ]
+        if matching:
+            found.append((step, all(matching)))
+    return found
 
 
 def _edges_into(graph, reg, members, target, topic, virtual_subscribe):
@@ -115,13 +118,13 @@ def _edges_into(graph, reg, members, target, topic, virtual_subscribe):
     flow's own steps are drawn from their side), or from an ``unsent`` topic node when
     no step anywhere emits it."""
     senders = [(step, emit, virtual) for step in reg for emit, virtual in _emits(step)]
-    senders = [sender for sender in senders if sender[1].topic == topic]
+    senders = [sender for sender in senders if matches(topic, sender[1].topic)]
     for source, emit, virtual_emit in senders:
         if source.name not in members:
             _outside_node(graph, source)
             virtual = virtual_emit or virtual_subscribe
             graph.edges.append(
-                Edge(source.name, target.name, topic, virtual, emit.label, emit.conditional)
+                Edge(source.name, target.name, emit.topic, virtual, emit.label, emit.conditional)
             )
     if not senders:
         node = _topic_node(graph, topic, fault="unsent")

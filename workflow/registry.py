@@ -17,10 +17,11 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 
+from . import topics
 from .conf import workflow_settings
 from .steps import Step
 
-WILDCARD = "*"
+SUBSCRIBERS_CACHED = 10_000  # topics whose subscribers are remembered (emits may name any)
 STEP_FILES = "*_step.py"  # in an app's steps/ folder, at any depth
 
 
@@ -188,16 +189,21 @@ class Registry:
         return [step for step in self if step.type == step_type]
 
     def subscribers(self, topic):
-        """The steps a ``topic`` is delivered to, wildcard subscribers included."""
-        if self._subscribers is None:
-            index = {}
-            for step in self:
-                for subscribed in step.config.subscribe_topics:
-                    index.setdefault(subscribed, []).append(step)
-            self._subscribers = index
-        exact = self._subscribers.get(topic, [])
-        wildcard = self._subscribers.get(WILDCARD, [])
-        return exact + [step for step in wildcard if step not in exact]
+        """The steps a ``topic`` is delivered to: those subscribed to it by name, then
+        those subscribed by a pattern that matches it (``workflow.topics``), each once."""
+        if self._subscribers is None or len(self._subscribers) > SUBSCRIBERS_CACHED:
+            self._subscribers = {}
+        found = self._subscribers.get(topic)
+        if found is None:
+            exact = [step for step in self if topic in step.config.subscribe_topics]
+            found = exact + [
+                step
+                for step in self
+                if step not in exact
+                and any(topics.matches(pattern, topic) for pattern in step.config.subscribe_topics)
+            ]
+            self._subscribers[topic] = found
+        return list(found)
 
     def flows(self):
         names = {flow for step in self for flow in step.config.flows}

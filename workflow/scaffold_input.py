@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from .registry import WILDCARD
 from .schemas import validate
 from .strict import decimal_as_string
+from .topics import is_pattern
 
 PLAIN = (str, int, float, bool)  # validated values the handler may emit as they are
 SAMPLES = [  # the first matching class gives the sample value (subclasses before bases)
@@ -65,7 +65,7 @@ class TopicInput:
 def topic_input(reg, topics):
     """The input for a step subscribing to ``topics``: the one serializer their first
     subscribers declare (one that can be imported), else the data as it is."""
-    declared = {topic: _declared(reg, topic) for topic in topics if topic != WILDCARD}
+    declared = {topic: _declared(reg, topic) for topic in topics if not is_pattern(topic)}
     found = {step.config.input for step in declared.values() if step is not None}
     if len(found) != 1 or None in declared.values():
         note = ""

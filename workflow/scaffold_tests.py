@@ -8,8 +8,7 @@ and each handler alone with ``call_handler``; a noop step is checked in its flow
 from .logs import redact
 from .scaffold import assignment, comment, literal
 from .scaffold_input import TopicInput
-
-WILDCARD = "*"
+from .topics import example, is_catch_all
 
 
 def render_test(spec, step_file):
@@ -66,7 +65,7 @@ def api_test(spec):
 
 def event_test(spec):
     n, name = spec.snake, literal(spec.name)
-    topic = next((t for t in spec.subscribes if t != WILDCARD), "example.topic")
+    topic = next((example(t) for t in spec.subscribes if not is_catch_all(t)), "example.topic")
     group = literal(spec.snake.replace("_", "-"))
     found = spec.input or TopicInput()
     text = "import pytest\n\n"
@@ -154,7 +153,8 @@ def noop_test(spec):
     n, name = spec.snake, literal(spec.name)
     flow = literal(spec.flows[0])
     edges = sorted(
-        [("in", t) for t in spec.subscribes if t != WILDCARD] + [("out", t) for t in spec.emits]
+        [("in", t) for t in spec.subscribes if not is_catch_all(t)]
+        + [("out", t) for t in spec.emits]
     )
     edges = "[" + ", ".join(f"({literal(a)}, {literal(t)})" for a, t in edges) + "]"
     return (

@@ -17,6 +17,7 @@ from rest_framework import serializers
 from .errors import StepConfigError
 from .infrastructure import check_infrastructure
 from .middleware import classes_problem, middleware_problem
+from .topics import TopicError, check_name, check_pattern
 
 __all__ = ["STEP_TYPES", "ApiStep", "CronStep", "Emit", "EventStep", "NoopStep", "StepConfigError"]
 
@@ -86,16 +87,27 @@ def _emits(value: Any, field_name: str) -> tuple[Emit, ...]:
                 f"{field_name} entries are topic strings or "
                 f"{{'topic': ..., 'label': ...}} dicts, not {item!r}"
             )
+        try:
+            check_name(result[-1].topic, field_name)
+        except TopicError as exc:
+            raise StepConfigError(str(exc)) from None
     return tuple(result)
 
 
-def _topics(value: Any, field_name: str) -> tuple[str, ...]:
+def _topics(value: Any, field_name: str, *, patterns: bool = False) -> tuple[str, ...]:
+    """Names (flows) or, with ``patterns``, subscriptions: topics and topic patterns
+    (``workflow.topics``)."""
     if isinstance(value, str):
         raise StepConfigError(f"{field_name} must be a list, e.g. {field_name}=[{value!r}]")
     topics = tuple(value or ())
     for topic in topics:
         if not isinstance(topic, str) or not topic:
             raise StepConfigError(f"{field_name} entries are topic names, not {topic!r}")
+        if patterns:
+            try:
+                check_pattern(topic, field_name)
+            except TopicError as exc:
+                raise StepConfigError(str(exc)) from None
     return topics
 
 
@@ -136,7 +148,9 @@ class Step:
         self.flows = _topics(self.flows, "flows")
         self.emits = _emits(self.emits, "emits")
         self.virtual_emits = _emits(self.virtual_emits, "virtual_emits")
-        self.virtual_subscribes = _topics(self.virtual_subscribes, "virtual_subscribes")
+        self.virtual_subscribes = _topics(
+            self.virtual_subscribes, "virtual_subscribes", patterns=True
+        )
         self.queue = check_infrastructure(self.infrastructure)
 
     @property
@@ -232,7 +246,7 @@ class EventStep(Step):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.subscribes = _topics(self.subscribes, "subscribes")
+        self.subscribes = _topics(self.subscribes, "subscribes", patterns=True)
         if not self.subscribes:
             raise StepConfigError(
                 "an event step subscribes to at least one topic, e.g. "

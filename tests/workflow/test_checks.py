@@ -86,11 +86,14 @@ def test_no_w002_for_an_emit_declared_open(steps):
     assert [m.msg for m in w002] == ["Other emits 't', which no step subscribes to"]
 
 
-def test_no_w002_when_a_wildcard_subscriber_exists(steps):
-    """A '*' subscriber receives every topic, so no emit is reported as unheard."""
+def test_a_monitor_of_every_topic_hides_no_w002(steps):
+    """A '*' (or '**') monitor receives every topic, but an emit only it hears is still
+    W002: the monitor is no step the topic was meant for."""
     steps.add(ApiStep(name="Api", method="POST", path="/a", emits=["t", "u"]), api_handler)
     steps.add(EventStep(name="Audit", subscribes=["*"]), event_handler)
-    assert check_topics(steps) == []
+    steps.add(EventStep(name="Tap", subscribes=["**"]), event_handler)
+    steps.add(EventStep(name="Listener", subscribes=["t"]), event_handler)
+    assert [m.msg for m in check_topics(steps)] == ["Api emits 'u', which no step subscribes to"]
 
 
 def test_w003_flow_with_a_single_step(steps):
