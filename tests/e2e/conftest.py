@@ -36,6 +36,25 @@ def new_stack(tmp_path):
         running.stop()
 
 
+@pytest.fixture
+def scratch(tmp_path):
+    """An app ``scratch`` with an empty ``steps/`` folder, outside the project, for a
+    stack with ``scratch_env(scratch)``: tests write its step files while runserver
+    runs (never the project's own, which other tests' servers watch meanwhile)."""
+    steps = tmp_path / "apps" / "scratch" / "steps"
+    steps.mkdir(parents=True)
+    (steps.parent / "__init__.py").write_text("")
+    (steps / "__init__.py").write_text("")
+    return steps
+
+
+def scratch_env(steps):
+    return {
+        "DJANGO_SETTINGS_MODULE": "tests.e2e.scratch_settings",
+        "SCRATCH_DIR": str(steps.parent.parent),
+    }
+
+
 def register(stack, name="Alice Johnson", email=None):
     email = email or f"alice-{time.time_ns()}@example.com"
     body = {"name": name, "email": email, "password": "securepass123"}

@@ -124,8 +124,10 @@ def test_two_web_servers_and_two_clusters_share_the_work(database, redis_db, tmp
     stack.manage(
         "shell",
         "-c",
-        "from django.contrib.auth.models import User; "
-        f"User.objects.create_user('staff', password='{STAFF_PASSWORD}', is_staff=True)",
+        "from django.contrib.auth.models import Permission, User; "
+        f"staff = User.objects.create_user('staff', password='{STAFF_PASSWORD}', is_staff=True); "
+        "staff.user_permissions.set(Permission.objects.filter(codename__in="
+        "['view_run', 'view_logentry'], content_type__app_label='workflow'))",
     )
     with ExitStack() as running:
         clusters = []

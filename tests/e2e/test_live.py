@@ -7,10 +7,11 @@ import pytest
 import redis
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import User
 
 from bench.stack import Stack
 from tests.e2e.conftest import register
+from tests.workbench.conftest import staff_user
+from workbench import permissions
 from workbench.consumers import LiveConsumer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -34,7 +35,7 @@ def test_a_log_line_written_by_a_worker_reaches_a_websocket_in_another_process(s
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
-    staff = User.objects.create_user("staff", password="x" * 12, is_staff=True)
+    staff = staff_user("staff", *permissions.FEED)  # the feed's view permissions
     with Stack(tmp_path, env={"REDIS_URL": REDIS_URL}, reload=False) as stack:
 
         @async_to_sync

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from tests.e2e.conftest import register, wait_active
+from tests.e2e.conftest import register, scratch_env, wait_active
 from tests.e2e.probing import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -21,16 +21,6 @@ config = EventStep(name="AuditSignup", subscribes=["user.registered"], flows=["u
 def handler(input, ctx):
     ctx.state.set("audit", input["userId"], "{version}")
 """
-
-
-@pytest.fixture
-def scratch(tmp_path):
-    """An app ``scratch`` with an empty ``steps/`` folder, outside the project."""
-    steps = tmp_path / "apps" / "scratch" / "steps"
-    steps.mkdir(parents=True)
-    (steps.parent / "__init__.py").write_text("")
-    (steps / "__init__.py").write_text("")
-    return steps
 
 
 def audited(stack, user_id):
@@ -64,12 +54,7 @@ def test_step_files_created_broken_fixed_and_deleted_under_a_running_server(new_
     error, then a duplicate step name, stop server and workers with the error, its fix
     and no traceback; fixing the file, or removing the duplicate, brings both back; a
     removed step receives nothing more."""
-    stack = new_stack(
-        env={
-            "DJANGO_SETTINGS_MODULE": "tests.e2e.scratch_settings",
-            "SCRATCH_DIR": str(scratch.parent.parent),
-        }
-    )
+    stack = new_stack(env=scratch_env(scratch))
     audit = scratch / "audit_signup_step.py"
 
     save(audit, AUDIT.format(version="v1"))

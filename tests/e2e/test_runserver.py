@@ -7,10 +7,19 @@ import time
 import psutil
 import pytest
 
-from bench.stack import ROOT
-from tests.e2e.conftest import register, wait_active
+from tests.e2e.conftest import register, scratch_env, wait_active
 
 pytestmark = pytest.mark.e2e
+
+WATCHED = """
+from workflow.steps import EventStep
+
+config = EventStep(name="Watched", subscribes=["user.registered"], flows=["scratch"])
+
+
+def handler(input, ctx):
+    pass
+"""
 
 
 def cluster_pid(stack, timeout=15, not_pid=None):
@@ -52,15 +61,20 @@ def test_noreload_also_starts_the_workers(new_stack):
     assert "beside this server: runserver started them" in stack.get("/").text
 
 
-def test_code_change_reloads_server_and_workers(new_stack):
-    """Touching a step file restarts the cluster with the server, and the flow still runs."""
-    stack = new_stack()
+def test_code_change_reloads_server_and_workers(new_stack, scratch):
+    """Touching a step file restarts the cluster with the server, and the flow still runs.
+    (The step file is a scratch app's: the project's own are watched by the servers of
+    tests running beside this one.)"""
+    step = scratch / "watched_step.py"
+    step.write_text(WATCHED)
+    stack = new_stack(env=scratch_env(scratch))
     old = cluster_pid(stack)
     # A new modification time is a code change to the autoreloader; the text is unchanged.
-    os.utime(ROOT / "users" / "steps" / "log_notification_step.py")
+    time.sleep(1.2)  # the reloader compares modification times once a second
+    os.utime(step)
     cluster_pid(stack, timeout=20, not_pid=old)  # a new cluster, with workers
     assert not psutil.pid_exists(old) or psutil.Process(old).status() == psutil.STATUS_ZOMBIE
-    assert "log_notification_step.py changed, reloading" in stack.log()
+    assert "watched_step.py changed, reloading" in stack.log()
     user = register(stack)
     wait_active(stack, user["userId"], timeout=5)
 
