@@ -291,3 +291,18 @@ class Trace(models.Model):
 
     def __str__(self):
         return f"{self.entry_step or 'emit'} {self.trace_id}"
+
+
+class PausedQueue(models.Model):
+    """A step whose queue is paused: its pending deliveries wait, unclaimed, until it
+    is resumed (``workflow.pauses``); attempts already running finish."""
+
+    step_name = models.CharField(max_length=200, unique=True)
+    paused_at = models.DateTimeField(default=timezone.now)
+    paused_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["step_name"]
+
+    def __str__(self):
+        return f"{self.step_name} (paused)"

@@ -157,3 +157,19 @@ def test_rolled_back_emit_is_never_delivered_and_a_committed_one_outlives_its_pr
     events = "SELECT COUNT(*) FROM workflow_event WHERE trace_id = ?"
     assert probe.query(events, (rolled_back,)) == [(0,)]
     assert deliveries(probe, rolled_back, "Counter") == []
+
+
+def test_a_paused_queue_holds_its_deliveries_until_it_is_resumed(probe):
+    """With Counter's queue paused (manage.py pause), its events are recorded and their
+    deliveries wait, unclaimed, while the cluster runs and its sweeper ticks; after
+    manage.py resume each runs once."""
+    probe.manage("pause", "Counter")
+    try:
+        trace = emit(probe, "probe.count", [{}, {}, {}])
+        time.sleep(2)  # eight ticks of the sweeper, and the jobs the emit sent
+        held = deliveries(probe, trace, "Counter")
+        assert [(d["status"], d["attempts"]) for d in held] == [("pending", 0)] * 3
+    finally:
+        probe.manage("resume", "Counter")
+    done = wait_for(finished(probe, trace, "Counter", 3), 20, "Counter resumed", probe)
+    assert [(d["status"], d["attempts"]) for d in done] == [("succeeded", 1)] * 3

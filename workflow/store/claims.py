@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
-from ..models import Delivery, Run
+from ..models import Delivery, PausedQueue, Run
 from ..policy import QueuePolicy
 from ..registry import registry
 from .records import Claim
@@ -24,10 +24,18 @@ PRESUMED_DEAD = "Presumed dead: its worker stopped renewing the lease"
 
 
 def claimable(now):
-    """Deliveries a worker may take now: due pending ones, and those whose lease ran out."""
-    return Q(status=Status.PENDING, due_at__lte=now) | Q(
+    """Deliveries a worker may take now: due pending ones, and those whose lease ran
+    out, of steps whose queue is not paused."""
+    due = Q(status=Status.PENDING, due_at__lte=now) | Q(
         status=Status.RUNNING, claimed_until__lt=now
     )
+    return due & not_paused()
+
+
+def not_paused():
+    """Deliveries of steps whose queue is not paused (``workflow.pauses``): a subquery
+    of the statement that takes them, so a pause holds from its commit on."""
+    return ~Q(step_name__in=PausedQueue.objects.values("step_name"))
 
 
 def owned(claims):
@@ -104,7 +112,11 @@ class ClaimsMixin:
         of their runs."""
         with transaction.atomic():
             taken = Delivery.objects.filter(
-                pk__in=delivery_ids, status=Status.PENDING, due_at__lte=now, message_group=None
+                not_paused(),
+                pk__in=delivery_ids,
+                status=Status.PENDING,
+                due_at__lte=now,
+                message_group=None,
             ).update(
                 status=Status.RUNNING,
                 attempts=F("attempts") + 1,

@@ -13,7 +13,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from ..logs import python_logger
-from ..models import Delivery, Event, Run
+from ..models import Delivery, Event, PausedQueue, Run
 from .claims import leases
 from .orm import DeliveryStore
 from .records import Claim
@@ -109,6 +109,7 @@ def claim_pending(delivery_ids, token, deadlines, now, worker):
             WHERE id IN (
                 SELECT id FROM {_table(Delivery)}
                 WHERE id = ANY(%s) AND status = %s AND due_at <= %s AND message_group IS NULL
+                  AND step_name NOT IN (SELECT step_name FROM {_table(PausedQueue)})
                 ORDER BY id FOR UPDATE
             )
             RETURNING *
