@@ -18,12 +18,16 @@ LOGS = "workflow.view_logentry"
 EVENTS = "workflow.view_event"
 DELIVERIES = "workflow.view_delivery"
 STATE = "workflow.view_stateentry"
+# Replaying a dead letter runs code again, cancelling a trace stops it: the admin's
+# actions that do so take the change permission on deliveries (workflow/admin.py).
+REPLAY = "workflow.change_delivery"
 
 # The page (its tab key) -> the permissions it needs.
 PAGES: dict[str, tuple[str, ...]] = {
     "flows": (RUNS,),  # each step's runs, counted and listed
     "logs": (LOGS,),
     "traces": (RUNS, EVENTS, DELIVERIES, LOGS),  # a trace shows all four
+    "queues": (DELIVERIES, RUNS),  # deliveries, and the tracebacks of their runs
     "state": (STATE,),
     "events": (EVENTS,),
     "deliveries": (DELIVERIES,),
@@ -39,6 +43,11 @@ def is_staff(user) -> bool:
 def may_see(user, page: str) -> bool:
     """Whether ``user`` may open the workbench page ``page`` (a key of ``PAGES``)."""
     return is_staff(user) and user.has_perms(PAGES[page])
+
+
+def may_replay(user) -> bool:
+    """Whether ``user`` may replay dead letters and cancel traces."""
+    return is_staff(user) and user.has_perm(REPLAY)
 
 
 def may_follow(user) -> bool:

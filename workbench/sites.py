@@ -13,13 +13,14 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 
 from . import permissions
-from .views import endpoints, flows, logs, traces
+from .views import endpoints, flows, logs, queues, traces
 
 # (name, URL name, permissions.PAGES key)
 PAGES = [
     ("Flows", "workbench_flows", "flows"),
     ("Logs", "workbench_logs", "logs"),
     ("Traces", "workbench_traces", "traces"),
+    ("Queues", "workbench_queues", "queues"),
     ("Endpoints", "workbench_endpoints", "endpoints"),
 ]
 
@@ -53,6 +54,23 @@ class WorkbenchAdminSite(admin.AdminSite):
                 "workbench/traces/<str:trace_id>/timeline/",
                 page(traces.timeline, "traces"),
                 name="workbench_trace_timeline",
+            ),
+            path("workbench/queues/", page(queues.page, "queues"), name="workbench_queues"),
+            path(
+                "workbench/queues/counts/",
+                page(queues.counts, "queues"),
+                name="workbench_queue_counts",
+            ),
+            # The actions (POST) take the change permission on deliveries too.
+            path(
+                "workbench/queues/replay/",
+                page(queues.replay, "queues"),
+                name="workbench_queue_replay",
+            ),
+            path(
+                "workbench/queues/cancel/",
+                page(queues.cancel, "queues"),
+                name="workbench_queue_cancel",
             ),
             path(
                 "workbench/endpoints/",

@@ -303,7 +303,7 @@ def websocket_close_code(page):
     )
 
 
-WORKBENCH_PAGES = ["flows", "logs", "traces", "endpoints"]
+WORKBENCH_PAGES = ["flows", "logs", "traces", "queues", "endpoints"]
 
 
 @needs_chromium

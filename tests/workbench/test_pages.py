@@ -17,7 +17,13 @@ from workflow.schemas import validate
 from workflow.steps import ApiStep, EventStep
 
 pytestmark = pytest.mark.django_db
-PAGES = ["workbench_flows", "workbench_logs", "workbench_traces", "workbench_endpoints"]
+PAGES = [
+    "workbench_flows",
+    "workbench_logs",
+    "workbench_traces",
+    "workbench_queues",
+    "workbench_endpoints",
+]
 
 
 def url(name, *args):

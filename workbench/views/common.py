@@ -8,6 +8,7 @@ TABS = [
     ("flows", "Flows", "admin:workbench_flows"),
     ("logs", "Logs", "admin:workbench_logs"),
     ("traces", "Traces", "admin:workbench_traces"),
+    ("queues", "Queues", "admin:workbench_queues"),
     ("state", "State", "admin:workflow_stateentry_changelist"),
     ("events", "Events", "admin:workflow_event_changelist"),
     ("deliveries", "Deliveries", "admin:workflow_delivery_changelist"),

@@ -1,0 +1,134 @@
+"""The Queues page in a real browser (Debian's Chromium driven by Playwright), against
+runserver and its real workers with the probe app's steps: the counts change live as a
+step runs, retries and dies; the dead letter is listed with its traceback and replayed
+with its button; a trace is cancelled from the form.
+
+Screenshots are saved in test-artifacts/screenshots/queues-*.png (not committed).
+"""
+
+import os
+import uuid
+
+import pytest
+
+from bench.stack import ROOT, Stack
+from tests.e2e.probing import deliveries, emit, wait_for
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+PASSWORD = "queues-pass-123"
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+needs_chromium = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM} (apt install chromium)"
+)
+
+CREATE_ADMIN = """
+from django.contrib.auth.models import User
+User.objects.create_superuser("admin", "admin@example.com", {password!r})
+"""
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    """runserver with the probe steps, and a superuser 'admin'."""
+    workdir = tmp_path_factory.mktemp("queues")
+    env = {"DJANGO_SETTINGS_MODULE": "tests.e2e.settings", "PROBE_DIR": str(workdir)}
+    stack = Stack(workdir, env=env, reload=False)
+    stack.migrate()
+    stack.manage("shell", "-c", CREATE_ADMIN.format(password=PASSWORD))
+    with stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield launched
+        launched.close()
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"queues-{name}.png"), full_page=True)
+
+
+@needs_chromium
+def test_counts_change_live_as_a_step_retries_and_dies_and_its_dead_letter_is_replayed(
+    probe, browser
+):
+    """On the open page, without a reload: a delayed delivery counts as pending, a slow
+    one as running, Flaky (failing its first 4 attempts, 3 retries after 0.5, 1 and 2 s)
+    as retrying, then dead. Reloaded, its dead letter shows the traceback of attempt 4;
+    Replay runs it again (attempt 5 succeeds) and says so; the form cancels a trace."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{probe.base}/admin/login/?next=/admin/workbench/queues/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#wb-queues")
+    page.wait_for_selector("#wb-live[data-state=on]", timeout=10_000)
+    page.evaluate("window.notReloaded = true")
+    expect = sync_api.expect
+
+    def cell(step, count):
+        return page.locator(f'#wb-queues tr[data-step="{step}"] [data-count="{count}"]')
+
+    assert cell("Flaky", "dead").inner_text() == "0"
+    assert page.locator("#wb-queues tr[data-step=ProbeEmit]").count() == 0  # an API step
+    item = uuid.uuid4().hex
+    delayed = emit(probe, "probe.count", [{"n": 1}], delay=120)
+    emit(probe, "probe.slow", [{"id": item, "seconds": 3}])
+    trace = emit(probe, "probe.flaky", [{"id": item, "fail_times": 4}])
+
+    expect(cell("Counter", "pending")).to_have_text("1", timeout=5_000)
+    expect(cell("Slow", "running")).to_have_text("1", timeout=5_000)
+    expect(cell("Flaky", "retrying")).to_have_text("1", timeout=5_000)
+    shot(page, "01-retrying")
+    expect(cell("Flaky", "dead")).to_have_text("1", timeout=15_000)
+    expect(cell("Flaky", "retrying")).to_have_text("0")
+    expect(cell("Slow", "running")).to_have_text("0", timeout=5_000)
+    expect(page.locator("#wb-queues-stale")).to_be_visible()  # the list is older than it
+    assert page.evaluate("window.notReloaded"), "the page was reloaded"
+    shot(page, "02-dead-live")
+
+    page.reload()
+    letter = page.locator("#wb-dead-flaky tr[data-delivery]")
+    expect(letter).to_have_count(1)
+    traceback = letter.locator(".wb-traceback pre").inner_text()
+    assert traceback.startswith("Traceback (most recent call last):")
+    assert '\n  File "' in traceback and "\n    raise RuntimeError(" in traceback  # indented
+    assert traceback.rstrip().endswith("RuntimeError: failing on purpose, attempt 4")
+    assert letter.locator(".wb-error").inner_text() == "RuntimeError: failing on purpose, attempt 4"
+    shot(page, "03-dead-letter")
+
+    (dead,) = deliveries(probe, trace, "Flaky")
+    letter.locator("button", has_text="Replay").click()
+    message = page.locator(".messagelist .success")
+    expect(message).to_contain_text(f"Replayed delivery {dead['id']} (Flaky) as delivery")
+    found = wait_for(
+        lambda: [d for d in deliveries(probe, trace, "Flaky") if d["status"] == "succeeded"],
+        10,
+        "the replay succeeded",
+        probe,
+    )
+    assert found[0]["replay_of"] == dead["id"]
+    expect(cell("Flaky", "dead")).to_have_text("0")
+    expect(page.locator("#wb-no-dead")).to_be_visible()
+    shot(page, "04-replayed")
+
+    page.fill("#wb-cancel-trace-id", delayed)
+    page.click("#wb-cancel-trace button")
+    expect(message).to_have_text(
+        f"Cancelled 1 pending and 0 running deliveries of trace {delayed}."
+    )
+    expect(cell("Counter", "pending")).to_have_text("0")
+    page.emulate_media(color_scheme="dark")
+    shot(page, "05-cancelled-dark")
+    context.close()
