@@ -73,6 +73,11 @@ class WorkbenchAdminSite(admin.AdminSite):
                 name="workbench_queue_cancel",
             ),
             path(
+                "workbench/queues/pause/",
+                page(queues.pause, "queues"),
+                name="workbench_queue_pause",
+            ),
+            path(
                 "workbench/endpoints/",
                 page(endpoints.page, "endpoints"),
                 name="workbench_endpoints",

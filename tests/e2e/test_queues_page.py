@@ -1,7 +1,8 @@
 """The Queues page in a real browser (Debian's Chromium driven by Playwright), against
 runserver and its real workers with the probe app's steps: the counts change live as a
 step runs, retries and dies; the dead letter is listed with its traceback and replayed
-with its button; a trace is cancelled from the form.
+with its button; a trace is cancelled from the form; a step's queue is paused, holding
+its deliveries, and resumed.
 
 Screenshots are saved in test-artifacts/screenshots/queues-*.png (not committed).
 """
@@ -63,9 +64,10 @@ def test_counts_change_live_as_a_step_retries_and_dies_and_its_dead_letter_is_re
     probe, browser
 ):
     """On the open page, without a reload: a delayed delivery counts as pending, a slow
-    one as running, Flaky (failing its first 4 attempts, 3 retries after 0.5, 1 and 2 s)
-    as retrying, then dead. Reloaded, its dead letter shows the traceback of attempt 4;
-    Replay runs it again (attempt 5 succeeds) and says so; the form cancels a trace."""
+        one as running, Flaky (failing its first 4 attempts, 3 retries after 0.5, 1 and 2 s)
+        as retrying, then dead. Reloaded, its dead letter shows the traceback of attempt 4;
+        Replay runs it again (attempt 5 succeeds) and says so; the form cancels a trace; Pause
+    holds Counter's new deliveries while the workers run, and Resume lets them run."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.goto(f"{probe.base}/admin/login/?next=/admin/workbench/queues/")
@@ -129,6 +131,26 @@ def test_counts_change_live_as_a_step_retries_and_dies_and_its_dead_letter_is_re
         f"Cancelled 1 pending and 0 running deliveries of trace {delayed}."
     )
     expect(cell("Counter", "pending")).to_have_text("0")
+
+    # Pause holds Counter's deliveries with the workers running; Resume lets them run.
+    row = page.locator('#wb-queues tr[data-step="Counter"]')
+    row.locator("button", has_text="Pause").click()
+    expect(message).to_have_text("Paused Counter: its deliveries wait until it is resumed.")
+    expect(cell("Counter", "queue")).to_have_text("paused")
+    held = emit(probe, "probe.count", [{"n": 1}, {"n": 2}])
+    expect(cell("Counter", "pending")).to_have_text("2", timeout=5_000)
+    page.wait_for_timeout(1500)  # six ticks of the sweeper: nothing runs
+    assert [d["status"] for d in deliveries(probe, held, "Counter")] == ["pending"] * 2
+    expect(cell("Counter", "pending")).to_have_text("2")
     page.emulate_media(color_scheme="dark")
-    shot(page, "05-cancelled-dark")
+    shot(page, "05-paused-dark")
+    row.locator("button", has_text="Resume").click()
+    expect(message).to_have_text("Resumed Counter: its waiting deliveries run.")
+    expect(cell("Counter", "pending")).to_have_text("0", timeout=5_000)
+    wait_for(
+        lambda: [d["status"] for d in deliveries(probe, held, "Counter")] == ["succeeded"] * 2,
+        10,
+        "Counter's held deliveries ran",
+        probe,
+    )
     context.close()

@@ -14,6 +14,7 @@ from django.utils.html import escape
 from tests.workbench.conftest import staff_user
 from workbench import permissions
 from workbench.views import queues
+from workflow import pauses
 from workflow.models import Delivery, Event, Run
 from workflow.steps import ApiStep, CronStep, EventStep
 
@@ -93,7 +94,7 @@ def act(client, name, data):
     return shown
 
 
-def test_counts_each_bucket_per_step_in_two_queries(queued_page, django_assert_num_queries):
+def test_counts_each_bucket_per_step_in_three_queries(queued_page, django_assert_num_queries):
     """Pending: due now (new, or a retry past its backoff) plus new ones delayed;
     retrying: failed, waiting for the backoff; running; dead: dead letters not replayed
     (nor since succeeded). Finished ones, API steps and unknown steps are left out;
@@ -118,7 +119,7 @@ def test_counts_each_bucket_per_step_in_two_queries(queued_page, django_assert_n
     delivery("Place", status="pending")  # not a step with a queue
     delivery("Gone", status="pending")  # not in the registry
 
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # live ones, dead letters, paused queues
         rows = queues.queue_rows(queues.queued_steps(), now)
     assert [row["step"] for row in rows] == ["Bill", "Nightly", "Ship"]
     counted = {row["step"]: {k: row[k] for k in COUNTS} for row in rows}
@@ -168,6 +169,7 @@ def test_the_json_endpoint_returns_the_rows(queued, staff_client):
         "dead": 1,
         "oldestSeconds": None,
         "oldest": "",
+        "paused": False,
     }
     assert [row["step"] for row in response.json()["rows"]] == ["Bill", "Nightly", "Ship"]
 
@@ -292,6 +294,10 @@ def test_a_viewer_without_change_delivery_sees_no_buttons_and_may_not_act(queued
     assert url("workbench_queue_replay") not in html and url("workbench_queue_cancel") not in html
     assert client.post(url("workbench_queue_replay"), {"delivery": letter.pk}).status_code == 403
     assert client.post(url("workbench_queue_cancel"), {"trace": trace(1)}).status_code == 403
+    pause = {"step": "Ship", "action": "pause"}
+    assert "Pause</button>" not in html and url("workbench_queue_pause") not in html
+    assert client.post(url("workbench_queue_pause"), pause).status_code == 403
+    assert pauses.paused() == {}
     assert not Delivery.objects.filter(replay_of=letter).exists()
     waiting.refresh_from_db()
     assert waiting.status == "pending"
@@ -299,3 +305,29 @@ def test_a_viewer_without_change_delivery_sees_no_buttons_and_may_not_act(queued
     client.force_login(staff_user("operator", *VIEWS, CHANGE))
     html = client.get(url("workbench_queues")).content.decode()
     assert "Replay</button>" in html and "Cancel trace</button>" in html
+
+
+def test_pause_and_resume_a_steps_queue_from_the_page(queued, client):
+    """Pause holds the step's queue (workflow.pauses), by the user; the row then says
+    paused and offers Resume, and the JSON says so; Resume lets it run again."""
+    client.force_login(staff_user("operator", *VIEWS, CHANGE))
+    shown = act(client, "workbench_queue_pause", {"step": "Ship", "action": "pause"})
+    assert shown == ["Paused Ship: its deliveries wait until it is resumed."]
+    assert pauses.paused()["Ship"].paused_by == "operator"
+    html = client.get(url("workbench_queues")).content.decode()
+    row = re.search(r'<tr data-step="Ship".*?</tr>', html, re.S)[0]
+    assert 'data-count="queue">paused<' in row and "Resume</button>" in row
+    rows = client.get(url("workbench_queue_counts")).json()["rows"]
+    assert {row["step"]: row["paused"] for row in rows} == {
+        "Bill": False,
+        "Nightly": False,
+        "Ship": True,
+    }
+    assert act(client, "workbench_queue_pause", {"step": "Ship", "action": "pause"}) == [
+        "Ship was already paused."
+    ]
+    shown = act(client, "workbench_queue_pause", {"step": "Ship", "action": "resume"})
+    assert shown == ["Resumed Ship: its waiting deliveries run."]
+    assert pauses.paused() == {}
+    for bad in ({"step": "Place", "action": "pause"}, {"step": "Ship", "action": "stop"}):
+        assert client.post(url("workbench_queue_pause"), bad).status_code == 404

@@ -1,8 +1,9 @@
 """Queues: per event and cron step, its deliveries waiting, retrying, running and dead,
 with how long the oldest due one has waited (counts the page fetches again while it is
 open); each step's newest dead letters with their error and the traceback of their last
-attempt; and, for users who may (``permissions.may_replay``), replay a dead letter or
-cancel a trace, as the admin's actions on deliveries do."""
+attempt; and, for users who may (``permissions.may_replay``), replay a dead letter,
+cancel a trace, as the admin's actions on deliveries do, and pause or resume a step's
+queue (``workflow.pauses``)."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from workflow import pauses
 from workflow.models import Delivery, Run
 from workflow.registry import registry
 from workflow.replay import dead_letters, replay_each
@@ -56,8 +58,8 @@ def queue_rows(steps, now) -> list[dict[str, Any]]:
     - ``dead``: dead letters as ``workflow.replay.dead_letters`` finds them (not yet
       replayed, their step not since succeeded for the same event);
 
-    and ``oldest``, how long the oldest due pending one has waited ("" if none). Two
-    grouped queries, whatever the number of steps.
+    and ``oldest``, how long the oldest due pending one has waited ("" if none), and
+    whether its queue is ``paused``. Three queries, whatever the number of steps.
     """
     names = [step.name for step in steps]
     pending = Q(status=Status.PENDING)
@@ -80,6 +82,7 @@ def queue_rows(steps, now) -> list[dict[str, Any]]:
         .annotate(n=Count("id"))
         .order_by()
     )
+    paused = pauses.paused()
     rows = []
     for step in steps:
         counts = live.get(step.name, {})
@@ -95,6 +98,7 @@ def queue_rows(steps, now) -> list[dict[str, Any]]:
                 "dead": dead.get(step.name, 0),
                 "oldestSeconds": round(waited, 3) if waited is not None else None,
                 "oldest": age(waited) if waited is not None else "",
+                "paused": step.name in paused,
             }
         )
     return rows
@@ -201,3 +205,25 @@ def cancel(request):
         f"Cancelled {cancelled.pending} pending and {cancelled.running} running deliveries "
         f"of trace {trace_id}.",
     )
+
+
+@acting
+def pause(request):
+    """Pause (``action=pause``) or resume (``action=resume``) a step's queue."""
+    step, action = request.POST.get("step", ""), request.POST.get("action", "")
+    if action not in ("pause", "resume"):
+        raise Http404(f"No action {action!r}")
+    try:
+        changed = getattr(pauses, action)(
+            step, **({"by": request.user.get_username()} if action == "pause" else {})
+        )
+    except pauses.UnknownStep as exc:
+        raise Http404(str(exc)) from None
+    if not changed:
+        messages.info(
+            request, f"{step} was {'already paused' if action == 'pause' else 'not paused'}."
+        )
+    elif action == "pause":
+        messages.success(request, f"Paused {step}: its deliveries wait until it is resumed.")
+    else:
+        messages.success(request, f"Resumed {step}: its waiting deliveries run.")

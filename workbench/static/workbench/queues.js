@@ -35,6 +35,15 @@
         flash(cell);
       });
       row.querySelector('[data-count="oldest"]').textContent = counts.oldest;
+      const queue = row.querySelector('[data-count="queue"]');
+      const state = counts.paused ? "paused" : "active";
+      if (queue.textContent !== state) {
+        // Paused or resumed elsewhere: the label follows; the button, on reload.
+        queue.textContent = state;
+        queue.classList.toggle("wb-status-paused", counts.paused);
+        queue.classList.toggle("wb-status-flowing", !counts.paused);
+        flash(queue);
+      }
       if (String(counts.dead) !== row.dataset.listedDead) changedDead = true;
     });
     if (stale) stale.hidden = !changedDead;
