@@ -73,6 +73,11 @@ class WorkbenchAdminSite(admin.AdminSite):
                 name="workbench_queue_cancel",
             ),
             path(
+                "workbench/queues/edit/",
+                page(queues.edit, "queues"),
+                name="workbench_queue_edit",
+            ),
+            path(
                 "workbench/queues/pause/",
                 page(queues.pause, "queues"),
                 name="workbench_queue_pause",

@@ -40,6 +40,11 @@ class Event(models.Model):
         on_delete=models.DO_NOTHING,
         related_name="+",
     )
+    # An event made by editing another's data to replay one of its deliveries
+    # (``replay.replay_edited``): the event it was edited from, in the same trace.
+    edited_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="edits"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -8,14 +8,24 @@ submitted at once make one). ``dead_letters()`` leaves out those whose step has 
 succeeded for the same event, so replaying every dead letter repeats no success, and
 ``replay_event()`` re-runs only the subscribers whose newest delivery of the event went
 dead, unless told to re-run the succeeded ones too.
+
+``replay_edited()`` replays a delivery on edited data, when the data was the fault: a new
+event of the same topic in the same trace, linked to the original (``edited_from``) and
+delivered to that one step, as the delivery's replay.
 """
+
+import json
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
+from rest_framework.exceptions import ValidationError
 
 from . import queue
-from .errors import NotReplayable
-from .models import Delivery
+from .errors import InvalidEmit, NotReplayable
+from .jsonutil import json_copy
+from .models import Delivery, Event
+from .registry import registry
+from .schemas import schema_name, validate
 from .store import store
 
 __all__ = [
@@ -24,6 +34,7 @@ __all__ = [
     "dead_letters",
     "replay",
     "replay_each",
+    "replay_edited",
     "replay_event",
     "skip_reason",
 ]
@@ -36,6 +47,48 @@ def replay(delivery):
     """A new delivery re-running ``delivery``, woken once the transaction commits;
     ``NotReplayable`` (saying why) if it is not finished or already replayed."""
     again = store.record_replay(delivery)
+    transaction.on_commit(lambda: queue.wake([again.pk]), robust=True)
+    return again
+
+
+def replay_edited(delivery, data):
+    """Replay ``delivery`` on ``data`` instead of its event's: a new event of the same
+    topic in the same trace, linked to the original by ``edited_from``, delivered to
+    ``delivery``'s step only, as its replay (woken once the transaction commits).
+
+    Nothing is recorded when it cannot be done: ``NotReplayable`` (not finished, already
+    replayed, a cron slot with no event, a step no longer registered), ``NotJSON``, or
+    ``InvalidEmit`` when the step's ``input`` refuses the data (its field messages)."""
+    original = delivery.event
+    if original is None:
+        raise NotReplayable(
+            f"delivery {delivery.pk} ({delivery.step_name}) is a cron slot: it has no event "
+            "data to edit; replay it as it is"
+        )
+    step = registry.get(delivery.step_name)
+    if step is None:
+        raise NotReplayable(f"no step named {delivery.step_name!r} is registered now")
+    data = json_copy(data, f"the edited data of delivery {delivery.pk}")
+    schema = getattr(step.config, "input", None)
+    if schema is not None:
+        try:
+            validate(schema, data)
+        except ValidationError as exc:
+            raise InvalidEmit(
+                f"{step.name}'s input ({schema_name(schema)}) refuses the edited data: "
+                f"{json.dumps(exc.detail)}; nothing was replayed"
+            ) from None
+    with transaction.atomic():
+        edited = Event.objects.create(
+            topic=original.topic,
+            data=data,
+            trace_id=delivery.trace_id,
+            emitted_by=original.emitted_by,
+            depth=original.depth,
+            caused_by_id=original.caused_by_id,
+            edited_from=original,
+        )
+        again = store.record_replay(delivery, event=edited)  # NotReplayable: rolled back
     transaction.on_commit(lambda: queue.wake([again.pk]), robust=True)
     return again
 

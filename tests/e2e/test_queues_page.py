@@ -7,6 +7,7 @@ its deliveries, and resumed.
 Screenshots are saved in test-artifacts/screenshots/queues-*.png (not committed).
 """
 
+import json
 import os
 import uuid
 
@@ -64,10 +65,11 @@ def test_counts_change_live_as_a_step_retries_and_dies_and_its_dead_letter_is_re
     probe, browser
 ):
     """On the open page, without a reload: a delayed delivery counts as pending, a slow
-        one as running, Flaky (failing its first 4 attempts, 3 retries after 0.5, 1 and 2 s)
-        as retrying, then dead. Reloaded, its dead letter shows the traceback of attempt 4;
-        Replay runs it again (attempt 5 succeeds) and says so; the form cancels a trace; Pause
-    holds Counter's new deliveries while the workers run, and Resume lets them run."""
+            one as running, Flaky (failing its first 4 attempts, 3 retries after 0.5, 1 and 2 s)
+            as retrying, then dead. Reloaded, its dead letter shows the traceback of attempt 4;
+            Replay runs it again (attempt 5 succeeds) and says so; Edit & replay runs Fragile on
+    edited data in the same trace; the form cancels a trace; Pause
+        holds Counter's new deliveries while the workers run, and Resume lets them run."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.goto(f"{probe.base}/admin/login/?next=/admin/workbench/queues/")
@@ -111,7 +113,7 @@ def test_counts_change_live_as_a_step_retries_and_dies_and_its_dead_letter_is_re
     shot(page, "03-dead-letter")
 
     (dead,) = deliveries(probe, trace, "Flaky")
-    letter.locator("button", has_text="Replay").click()
+    letter.get_by_role("button", name="Replay", exact=True).click()
     message = page.locator(".messagelist .success")
     expect(message).to_contain_text(f"Replayed delivery {dead['id']} (Flaky) as delivery")
     found = wait_for(
@@ -124,6 +126,30 @@ def test_counts_change_live_as_a_step_retries_and_dies_and_its_dead_letter_is_re
     expect(cell("Flaky", "dead")).to_have_text("0")
     expect(page.locator("#wb-no-dead")).to_be_visible()
     shot(page, "04-replayed")
+
+    # Edit & replay: Fragile dies while its item's fault is there; replayed on an item
+    # without one, it succeeds, in the same trace, on a new event linked to the first.
+    (probe.workdir / f"fault-{item}").touch()
+    broken = emit(probe, "probe.fragile", [{"id": item}])
+    expect(cell("Fragile", "dead")).to_have_text("1", timeout=10_000)
+    page.reload()
+    letter = page.locator("#wb-dead-fragile tr[data-delivery]")
+    letter.locator(".wb-edit summary").click()
+    letter.locator("textarea").fill(f'{{"id": "{item}-fixed"}}')
+    shot(page, "05-edit")
+    letter.locator("button", has_text="Replay on this data").click()
+    expect(message).to_contain_text("on edited data as delivery")
+    (replayed,) = wait_for(
+        lambda: [d for d in deliveries(probe, broken, "Fragile") if d["status"] == "succeeded"],
+        10,
+        "the edited replay succeeded",
+        probe,
+    )
+    assert replayed["attempts"] == 1 and replayed["replay_of"] is not None
+    ((data, edited_from),) = probe.query(
+        "SELECT data, edited_from_id FROM workflow_event WHERE id = ?", (replayed["event"],)
+    )
+    assert json.loads(data) == {"id": f"{item}-fixed"} and edited_from is not None
 
     page.fill("#wb-cancel-trace-id", delayed)
     page.click("#wb-cancel-trace button")
@@ -143,7 +169,7 @@ def test_counts_change_live_as_a_step_retries_and_dies_and_its_dead_letter_is_re
     assert [d["status"] for d in deliveries(probe, held, "Counter")] == ["pending"] * 2
     expect(cell("Counter", "pending")).to_have_text("2")
     page.emulate_media(color_scheme="dark")
-    shot(page, "05-paused-dark")
+    shot(page, "06-paused-dark")
     row.locator("button", has_text="Resume").click()
     expect(message).to_have_text("Resumed Counter: its waiting deliveries run.")
     expect(cell("Counter", "pending")).to_have_text("0", timeout=5_000)

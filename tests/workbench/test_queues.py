@@ -331,3 +331,46 @@ def test_pause_and_resume_a_steps_queue_from_the_page(queued, client):
     assert pauses.paused() == {}
     for bad in ({"step": "Place", "action": "pause"}, {"step": "Ship", "action": "stop"}):
         assert client.post(url("workbench_queue_pause"), bad).status_code == 404
+
+
+def test_edit_and_replay_runs_the_step_on_edited_data_in_the_same_trace(queued, client):
+    """The dead letter's form holds its event's data; posting edited JSON makes a new
+    event in the same trace, linked to the original, delivered to that step only, and
+    the page says so. Text that is not JSON, or a letter already replayed, is shown
+    again in its form with the reason (400), and nothing is recorded."""
+    client.force_login(staff_user("operator", *VIEWS, CHANGE))
+    event = Event.objects.create(topic="placed", data={"sku": "A-1", "qty": 0}, trace_id=trace(1))
+    letter = dead(event=event)
+    html = client.get(url("workbench_queues")).content.decode()
+    form = re.search(r'<details class="wb-edit".*?</details>', html, re.S)[0]
+    assert escape('"qty": 0') in form and f'name="delivery" value="{letter.pk}"' in form
+
+    text = '{"sku": "A-1", "qty": 2 '  # unfinished
+    response = client.post(url("workbench_queue_edit"), {"delivery": letter.pk, "data": text})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert f"{escape(text)}</textarea>" in html  # what was typed, kept
+    assert "Not JSON: Expecting &#x27;,&#x27; delimiter at line 1, column 25." in html
+    assert re.search(r'<details class="wb-edit" open>', html)
+    assert Event.objects.count() == 1 and not Delivery.objects.filter(replay_of=letter).exists()
+
+    shown = act(client, "workbench_queue_edit", {"delivery": letter.pk, "data": '{"qty": 2}'})
+    again = Delivery.objects.get(replay_of=letter)
+    edited = again.event
+    assert shown == [
+        f"Replayed delivery {letter.pk} (Ship) on edited data as delivery {again.pk} "
+        f"(event {edited.pk}, in the same trace)."
+    ]
+    assert (edited.data, edited.edited_from, edited.trace_id) == ({"qty": 2}, event, trace(1))
+    assert (again.step_name, again.status) == ("Ship", "pending")
+
+    response = client.post(url("workbench_queue_edit"), {"delivery": letter.pk, "data": "{}"})
+    assert response.status_code == 400
+    assert "Not replayed: delivery" in response.content.decode()
+    assert Event.objects.count() == 2
+
+    client.force_login(staff_user("viewer", *VIEWS))
+    html = client.get(url("workbench_queues")).content.decode()
+    assert "wb-edit" not in html
+    response = client.post(url("workbench_queue_edit"), {"delivery": letter.pk, "data": "{}"})
+    assert response.status_code == 403

@@ -1,10 +1,11 @@
 """Queues: per event and cron step, its deliveries waiting, retrying, running and dead,
 with how long the oldest due one has waited (counts the page fetches again while it is
 open); each step's newest dead letters with their error and the traceback of their last
-attempt; and, for users who may (``permissions.may_replay``), replay a dead letter,
-cancel a trace, as the admin's actions on deliveries do, and pause or resume a step's
-queue (``workflow.pauses``)."""
+attempt; and, for users who may (``permissions.may_replay``), replay a dead letter (as
+it was, or on edited data), cancel a trace, as the admin's actions on deliveries do,
+and pause or resume a step's queue (``workflow.pauses``)."""
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +18,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from workflow import pauses
+from workflow.errors import InvalidEmit, NotJSON
 from workflow.models import Delivery, Run
 from workflow.registry import registry
-from workflow.replay import dead_letters, replay_each
+from workflow.replay import NotReplayable, dead_letters, replay_each, replay_edited
 from workflow.store import store
 
 from ..permissions import may_replay
@@ -123,6 +125,7 @@ def dead_sections(rows):
             row["dead"],
             list(
                 dead_letters(row["step"])
+                .select_related("event")
                 .annotate(
                     last_traceback=Subquery(last_run.values("traceback")[:1]),
                     trace_live=Exists(live_in_trace),
@@ -135,10 +138,12 @@ def dead_sections(rows):
     ]
 
 
-def page(request, site):
+def page(request, site, editing=None):
+    """The page; ``editing``: an edit of a dead letter's data that was refused, kept in
+    its form (``{"delivery", "text"}``, status 400; the reason is a message)."""
     rows = queue_rows(queued_steps(), timezone.now())
     sections = dead_sections(rows)
-    return render(
+    response = render(
         request,
         site,
         "workbench/queues.html",
@@ -146,10 +151,14 @@ def page(request, site):
         "Queues",
         rows=rows,
         sections=sections,
-        open_sections=len(sections) <= OPEN_SECTIONS,
+        open_sections=len(sections) <= OPEN_SECTIONS or editing is not None,
         dead_shown=DEAD_SHOWN,
         may_act=may_replay(request.user),
+        editing=editing,
     )
+    if editing is not None:
+        response.status_code = 400
+    return response
 
 
 def counts(request, site):
@@ -227,3 +236,31 @@ def pause(request):
         messages.success(request, f"Paused {step}: its deliveries wait until it is resumed.")
     else:
         messages.success(request, f"Resumed {step}: its waiting deliveries run.")
+
+
+@require_POST
+def edit(request, site):
+    """Replay a dead letter on edited data (``replay.replay_edited``): a new event in
+    its trace, for its step only. Data that is not JSON, or that the step's input
+    refuses, is kept in its form, the reason above (400); nothing is recorded."""
+    if not may_replay(request.user):
+        raise PermissionDenied
+    delivery_id, text = request.POST.get("delivery", ""), request.POST.get("data", "")
+    delivery = Delivery.objects.filter(pk=delivery_id).first() if delivery_id.isdigit() else None
+    if delivery is None:
+        raise Http404(f"No delivery {delivery_id!r}")
+    try:
+        again = replay_edited(delivery, json.loads(text))
+    except json.JSONDecodeError as exc:
+        error = f"Not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+    except (InvalidEmit, NotJSON, NotReplayable) as exc:
+        error = f"Not replayed: {exc}"
+    else:
+        messages.success(
+            request,
+            f"Replayed delivery {delivery.pk} ({delivery.step_name}) on edited data as "
+            f"delivery {again.pk} (event {again.event_id}, in the same trace).",
+        )
+        return redirect("admin:workbench_queues")
+    messages.error(request, error)  # at the top, even if the letter is no longer listed
+    return page(request, site, editing={"delivery": delivery.pk, "text": text})

@@ -81,10 +81,11 @@ class DeliveryStore(ClaimsMixin, OutcomesMixin):
             return None
         return delivery
 
-    def record_replay(self, delivery):
-        """A new delivery re-running ``delivery`` (same event, trace and group), linked to
-        it by ``replay_of``. Raises ``NotReplayable`` if ``delivery`` has not finished,
-        or already has a replay waiting, running or succeeded."""
+    def record_replay(self, delivery, event=None):
+        """A new delivery re-running ``delivery`` (same event, or ``event``, in the same
+        trace and group), linked to it by ``replay_of``. Raises ``NotReplayable`` if
+        ``delivery`` has not finished, or already has a replay waiting, running or
+        succeeded."""
         if delivery.status not in (Status.SUCCEEDED, Status.DEAD):
             raise NotReplayable(
                 f"delivery {delivery.pk} ({delivery.step_name}) is {delivery.status}; "
@@ -94,7 +95,7 @@ class DeliveryStore(ClaimsMixin, OutcomesMixin):
         try:
             with transaction.atomic():
                 return Delivery.objects.create(
-                    event_id=delivery.event_id,
+                    event_id=event.pk if event is not None else delivery.event_id,
                     step_name=delivery.step_name,
                     trace_id=delivery.trace_id,
                     message_group=delivery.message_group,
