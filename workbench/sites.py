@@ -46,6 +46,11 @@ class WorkbenchAdminSite(admin.AdminSite):
             path("workbench/logs/", page(logs.page, "logs"), name="workbench_logs"),
             path("workbench/traces/", page(traces.page, "traces"), name="workbench_traces"),
             path(
+                "workbench/traces/rows/",
+                page(traces.rows, "traces"),
+                name="workbench_trace_rows",
+            ),
+            path(
                 "workbench/traces/<str:trace_id>/",
                 page(traces.detail, "traces"),
                 name="workbench_trace",
@@ -54,6 +59,11 @@ class WorkbenchAdminSite(admin.AdminSite):
                 "workbench/traces/<str:trace_id>/timeline/",
                 page(traces.timeline, "traces"),
                 name="workbench_trace_timeline",
+            ),
+            path(
+                "workbench/traces/<str:trace_id>/tables/",
+                page(traces.tables, "traces"),
+                name="workbench_trace_tables",
             ),
             path("workbench/queues/", page(queues.page, "queues"), name="workbench_queues"),
             path(

@@ -192,6 +192,9 @@ def test_registering_through_endpoints_shows_logs_live_lights_nodes_and_traces(w
     logs = context.new_page()
     logs.goto(f"{workbench.base}/admin/workbench/logs/")
     wait_live(logs)
+    traces = context.new_page()
+    traces.goto(f"{workbench.base}/admin/workbench/traces/")
+    wait_live(traces)
     endpoints = context.new_page()
     endpoints.goto(f"{workbench.base}/admin/workbench/endpoints/")
     form = endpoints.locator('.wb-endpoint[data-step="RegisterUser"]')
@@ -209,6 +212,14 @@ def test_registering_through_endpoints_shows_logs_live_lights_nodes_and_traces(w
     trace_id = form.locator(".wb-trace-link").inner_text()
     assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
     shot(endpoints, workbench, "03-endpoints")
+    # Its trace, opened while its steps still run (the welcome email takes a second).
+    trace = context.new_page()
+    trace.goto(f"{workbench.base}/admin/workbench/traces/{trace_id}/")
+    trace.evaluate(
+        """() => { window.tablesLoaded = 0;
+        new MutationObserver(() => window.tablesLoaded++).observe(
+            document.getElementById("wb-trace-tables"), {childList: true}); }"""
+    )
 
     # The Logs page, opened before, receives the lines of the API step and the workers.
     for message in [
@@ -234,6 +245,21 @@ def test_registering_through_endpoints_shows_logs_live_lights_nodes_and_traces(w
     assert {"SendWelcomeEmail", "SetupUserAccount", "LogNotification"} <= set(lit["nodes"])
     assert {"user.registered", "email.sent"} <= set(lit["edges"])
     shot(flows, workbench, "05-flows-after-run")
+
+    # The open trace page followed its runs without a reload: three events, and its
+    # three deliveries succeeded. The open Traces list shows the new trace.
+    trace.wait_for_function(
+        """() => [...document.querySelectorAll('#wb-trace-tables .wb-status')]
+            .filter((s) => s.textContent === "succeeded").length === 3""",
+        timeout=15_000,
+    )
+    tables = trace.locator("#wb-trace-tables table")
+    assert tables.nth(0).locator("tbody tr").count() == 3  # registered, email, account events
+    assert trace.evaluate("window.tablesLoaded") >= 1, "the tables were never fetched again"
+    shot(trace, workbench, "06-trace-live")
+    row = traces.locator("#wb-traces tbody tr", has_text=trace_id)
+    row.wait_for(timeout=10_000)
+    assert "RegisterUser" in row.inner_text()
 
     # Its trace: the API step's bar, then three (email, account, notification).
     endpoints.click(".wb-trace-link")
@@ -336,3 +362,38 @@ DEACTIVATE = """
 from django.contrib.auth.models import User
 User.objects.filter(username={username!r}).update(is_active=False)
 """
+
+
+@needs_chromium
+def test_the_api_documents_pages_fetch_nothing_from_another_host(workbench, browser):
+    """ReDoc and Swagger UI, linked from Endpoints, render with files this server serves:
+    no request leaves for another host. ReDoc's footer asks for Redocly's logo at
+    cdn.redoc.ly: the page's policy makes the browser refuse it (a "csp" failure,
+    not a network error), and ReDoc leaves the logo out."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    answered, refused = [], []
+    local = (workbench.base, "data:", "blob:")
+    page.on(
+        "response",
+        lambda response: None if response.url.startswith(local) else answered.append(response.url),
+    )
+    page.on(
+        "requestfailed",
+        lambda request: (
+            None
+            if request.url.startswith(local)
+            else refused.append((request.url, request.failure))
+        ),
+    )
+    page.goto(f"{workbench.base}/api/redoc/")
+    page.wait_for_selector(".redoc-wrap .api-content h1", timeout=15_000)
+    page.wait_for_load_state("networkidle")
+    assert page.locator('.menu-content img[alt="redocly logo"]').count() == 0
+    shot(page, workbench, "13-redoc")
+    page.goto(f"{workbench.base}/api/docs/")
+    page.wait_for_selector("#swagger-ui .information-container", timeout=15_000)
+    page.wait_for_load_state("networkidle")
+    assert answered == []
+    assert all(failure == "csp" for _, failure in refused), refused  # refused by the policy
+    context.close()

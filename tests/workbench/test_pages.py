@@ -323,3 +323,30 @@ def test_deliveries_filter_by_topic_and_link_their_trace(staff_client):
     response = staff_client.get(changelist + "?event__topic=email.sent")
     assert [d.step_name for d in response.context["cl"].result_list] == ["LogNotification"]
     assert f'href="{url("workbench_trace", trace_id(6))}"' in response.content.decode()
+
+
+def test_a_traces_events_and_deliveries_and_the_newest_traces_are_served_alone(staff_client):
+    """What the open pages fetch again as runs change: a trace's events and deliveries
+    (as its page shows them), and the Traces list's newest rows; the list says where to
+    fetch them only when it shows the newest traces (not a search, not an older page)."""
+    traced(1)
+    bus.emit("user.registered", new_user("zoe@example.com"), trace_id=trace_id(1))
+    Delivery.objects.filter(trace_id=trace_id(1), step_name="SendWelcomeEmail").update(
+        status="dead", last_error="SMTP <down>"
+    )
+    page = staff_client.get(url("workbench_trace", trace_id(1))).content.decode()
+    tables = staff_client.get(url("workbench_trace_tables", trace_id(1))).content.decode()
+    assert tables.strip() and tables.strip() in page  # the same markup, in the page
+    assert tables.count("<code>user.registered</code>") == 1
+    assert 'wb-status-dead">dead</span>' in tables and "SMTP &lt;down&gt;" in tables
+    assert staff_client.get(url("workbench_trace_tables", trace_id(9))).status_code == 404
+
+    traced(2)
+    rows = staff_client.get(url("workbench_trace_rows")).content.decode()
+    assert rows.index(trace_id(2)) < rows.index(trace_id(1))  # newest first
+    assert rows.count("<tr>") == 2
+    listed = staff_client.get(url("workbench_traces")).content.decode()
+    assert f'data-url="{url("workbench_trace_rows")}"' in listed
+    for query in ("?q=zoe", f"?before={Trace.objects.get(trace_id=trace_id(2)).pk}"):
+        listed = staff_client.get(url("workbench_traces") + query).content.decode()
+        assert "data-url=" not in listed.split('id="wb-traces"')[1].split(">")[0]

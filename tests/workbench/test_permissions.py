@@ -25,6 +25,8 @@ URLS = [
     ("workbench_traces", (), "traces"),
     ("workbench_trace", (TRACE,), "traces"),
     ("workbench_trace_timeline", (TRACE,), "traces"),
+    ("workbench_trace_tables", (TRACE,), "traces"),
+    ("workbench_trace_rows", (), "traces"),
     ("workbench_queues", (), "queues"),
     ("workbench_queue_counts", (), "queues"),
     ("workbench_endpoints", (), "endpoints"),

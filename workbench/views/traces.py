@@ -105,6 +105,21 @@ def page(request, site):
         rows=summaries(found[:PAGE]),
         query=query,
         older=found[PAGE - 1].pk if len(found) > PAGE else None,
+        live=not query and not before,  # the newest traces: kept up to date
+    )
+
+
+def rows(request, site):
+    """The newest traces' rows alone, which the Traces page fetches again as runs
+    start and finish."""
+    return render(
+        request,
+        site,
+        "workbench/_trace_rows.html",
+        "traces",
+        "Traces",
+        rows=summaries(list(Trace.objects.order_by("-id")[:PAGE])),
+        query="",
     )
 
 
@@ -142,6 +157,13 @@ def found_trace(trace_id):
     return trace
 
 
+def events_and_deliveries(trace_id):
+    return {
+        "events": Event.objects.filter(trace_id=trace_id).order_by("id")[:200],
+        "deliveries": Delivery.objects.filter(trace_id=trace_id).order_by("id")[:200],
+    }
+
+
 def detail(request, site, trace_id):
     trace = found_trace(trace_id)
     bars, span_ms = timeline_bars(trace_id)
@@ -157,9 +179,22 @@ def detail(request, site, trace_id):
         api_run=api_runs[0] if api_runs else None,
         bars=bars,
         span_ms=span_ms,
-        events=Event.objects.filter(trace_id=trace_id).order_by("id")[:200],
-        deliveries=Delivery.objects.filter(trace_id=trace_id).order_by("id")[:200],
         lines=LogEntry.objects.filter(trace_id=trace_id).order_by("id")[:500],
+        **events_and_deliveries(trace_id),
+    )
+
+
+def tables(request, site, trace_id):
+    """The trace's events and deliveries alone, which its page fetches again as its
+    runs change."""
+    found_trace(trace_id)
+    return render(
+        request,
+        site,
+        "workbench/_trace_tables.html",
+        "traces",
+        "Events and deliveries",
+        **events_and_deliveries(trace_id),
     )
 
 

@@ -1,20 +1,28 @@
-// A trace's timeline is fetched again (a moment after) when one of its runs changes.
+// A trace's timeline, and its events and deliveries, are fetched again (a moment after)
+// when one of its runs starts or finishes: the page never shows a trace older than it is.
 (function () {
   "use strict";
   const timeline = document.getElementById("wb-timeline");
+  const tables = document.getElementById("wb-trace-tables");
   if (!timeline) return;
   let pending = null;
 
-  function refresh() {
-    pending = null;
-    fetch(timeline.dataset.url, { credentials: "same-origin" })
+  function load(part) {
+    if (!part) return;
+    fetch(part.dataset.url, { credentials: "same-origin" })
       .then(function (response) {
         return response.ok ? response.text() : Promise.reject(response.status);
       })
       .then(function (html) {
-        timeline.innerHTML = html; // rendered (and escaped) by the server's template
+        part.innerHTML = html; // rendered (and escaped) by the server's template
       })
       .catch(function () {});
+  }
+
+  function refresh() {
+    pending = null;
+    load(timeline);
+    load(tables);
   }
 
   document.addEventListener("wb:message", function (event) {
