@@ -3,10 +3,14 @@
 Everything here is data for the template (which escapes it); no markup is built in
 Python. A step of another flow at the far end of a topic is a card of its own, linking
 to that flow; an emit declared open ends at an open topic card, which is no fault.
+A cron step's card says when it runs next, in the server's time zone.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
+from croniter import croniter
+from django.utils import timezone
 from django.utils.http import urlencode
 
 from workflow.diagrams import where
@@ -17,6 +21,30 @@ from .layout import layout
 
 MIN_SCALE = 0.75
 KIND_NAMES = {"api": "API", "event": "Event", "cron": "Cron", "noop": "Noop", "topic": "Topic"}
+COUNTED_KINDS = ("api", "event", "cron")  # a noop step has no handler: it never runs
+NEXT_RUNS = 20  # upcoming cron times sent to the page, which shows each as it comes
+# A card's run counters: (bucket of workbench.views.flows.run_counts, class, sign)
+TALLY = (
+    ("running", "run", "▸"),
+    ("succeeded", "ok", "✓"),
+    ("refused", "refused", "⊘"),
+    ("failed", "fail", "✗"),
+)
+
+
+@dataclass
+class NextRun:
+    """One upcoming run of a cron step, in the server's time zone."""
+
+    at: datetime
+    label: str  # "03:15:00" within a day, else "2025-06-02 03:15"
+
+    @property
+    def full(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.at.tzname()}"
+
+    def as_json(self):
+        return {"at": self.at.isoformat(), "label": self.label, "full": self.full}
 
 
 @dataclass
@@ -24,7 +52,7 @@ class DrawnNode:
     id: str
     kind: str
     label: str
-    subtitle: str
+    subtitle: str  # the card's last line: an endpoint, a cron, another flow, a topic's fault
     fault: str
     open: bool
     outside: bool
@@ -33,10 +61,28 @@ class DrawnNode:
     y: float
     width: float
     height: float
+    description: str = ""
+    next_run: NextRun | None = None
+    upcoming: list = field(default_factory=list)  # NextRun, the first being next_run
+    counts: dict = field(default_factory=dict)  # runs by bucket, set by the page's view
 
     @property
     def kind_name(self):
         return KIND_NAMES[self.kind]
+
+    @property
+    def counted(self):
+        """Whether the card counts its step's runs: a step of this flow that can run."""
+        return self.kind in COUNTED_KINDS and not self.outside
+
+    @property
+    def tally(self):
+        """``[(class, sign, n)]``: the card's counters (a zero one is hidden)."""
+        return [(name, sign, self.counts.get(bucket, 0)) for bucket, name, sign in TALLY]
+
+    @property
+    def ran(self):
+        return any(self.counts.values())
 
 
 @dataclass
@@ -54,6 +100,21 @@ class DrawnEdge:
         return ", ".join(self.topics)
 
 
+def endpoint(config):
+    return f"{config.method} {config.path}"
+
+
+def description(node):
+    """What a step's card says under its name: its description; an API step without
+    one, its method and path."""
+    if node.kind == "topic":
+        return ""
+    config = node.step.config
+    if not config.description and node.kind == "api":
+        return endpoint(config)
+    return config.description
+
+
 def subtitle(node):
     if node.kind == "topic":
         if node.open:
@@ -62,11 +123,24 @@ def subtitle(node):
     if node.outside:
         return where(node)
     config = node.step.config
-    if node.kind == "api":
-        return f"{config.method} {config.path}"
+    if node.kind == "api":  # said by the description when there is none
+        return endpoint(config) if config.description else ""
     if node.kind == "cron":
         return config.cron
-    return config.description
+    return ""
+
+
+def next_runs(expression, now=None, count=NEXT_RUNS):
+    """The next ``count`` times ``expression`` fires after ``now``: read in UTC, as the
+    ticker reads it (``workflow.ticker.cron_slot``), shown in the server's time zone,
+    each labelled by its time of day when within a day of ``now``."""
+    now = (now or timezone.now()).astimezone(UTC)
+    times = croniter(expression, now)
+    upcoming = [timezone.localtime(times.get_next(datetime)) for _ in range(count)]
+    return [
+        NextRun(at, f"{at:%H:%M:%S}" if at - now < timedelta(days=1) else f"{at:%Y-%m-%d %H:%M}")
+        for at in upcoming
+    ]
 
 
 def href(node):
@@ -102,24 +176,31 @@ def ports(pairs, boxes, end):
     return placed
 
 
-def drawing(flow):
+def drawing(flow, now=None):
+    """The cards and edges of ``flow``; cron cards say their next run after ``now``."""
     graph = flow_graph(registry, flow)
     placed = layout(graph)
     boxes = placed.boxes
-    nodes = [
-        DrawnNode(
-            n.id,
-            n.kind,
-            n.label,
-            subtitle(n),
-            n.fault,
-            n.open,
-            n.outside,
-            href(n),
-            **vars(boxes[n.id]),
+    nodes = []
+    for n in graph.nodes:
+        cron = n.kind == "cron" and not n.outside
+        upcoming = next_runs(n.step.config.cron, now) if cron else []
+        nodes.append(
+            DrawnNode(
+                n.id,
+                n.kind,
+                n.label,
+                subtitle(n),
+                n.fault,
+                n.open,
+                n.outside,
+                href(n),
+                **vars(boxes[n.id]),
+                description=description(n),
+                next_run=upcoming[0] if upcoming else None,
+                upcoming=upcoming,
+            )
         )
-        for n in graph.nodes
-    ]
     grouped = {}
     for edge in graph.edges:
         grouped.setdefault((edge.source, edge.target), []).append(edge)

@@ -11,9 +11,10 @@ from grandalf.graphs import Graph as LayoutGraph
 from grandalf.graphs import Vertex
 from grandalf.layouts import SugiyamaLayout
 
-DEFAULT_WIDTH = 220
-NODE_HEIGHT = {"topic": 40}
-DEFAULT_HEIGHT = 66
+DEFAULT_WIDTH = 240
+TOPIC_HEIGHT = 40
+CARD_HEIGHT = 74  # a step's card: its name, then two lines of description
+FOOTER_HEIGHT = 20  # and a last line: its run counts, endpoint, cron or other flow
 RANK_GAP = 190  # between columns: room for the topic labels
 ROW_GAP = 34  # between nodes of one column
 COMPONENT_GAP = 50
@@ -61,8 +62,10 @@ class Drawing:
 
 def size(node):
     if node.kind == "topic":  # as wide as its topic name, in 12px monospace
-        return max(150, round(len(node.label) * 7.3 + 26)), NODE_HEIGHT["topic"]
-    return DEFAULT_WIDTH, DEFAULT_HEIGHT
+        return max(150, round(len(node.label) * 7.3 + 26)), TOPIC_HEIGHT
+    if node.kind == "noop" and not node.outside:  # it never runs: nothing to count
+        return DEFAULT_WIDTH, CARD_HEIGHT
+    return DEFAULT_WIDTH, CARD_HEIGHT + FOOTER_HEIGHT
 
 
 def layout(graph):

@@ -10,11 +10,13 @@ import json
 import os
 import re
 import socket
+import textwrap
 import time
 
 import pytest
 
 from bench.stack import ROOT, Stack
+from tests.e2e.conftest import scratch_env
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
@@ -62,13 +64,69 @@ follower.user_permissions.set(
 """
 
 
+# A flow beside the tutorial's with the kinds it lacks: a cron step and a noop step.
+NIGHTLY_STEPS = {
+    "digest_step.py": """
+        from workflow.steps import CronStep
+
+        config = CronStep(
+            name="NightlyDigest",
+            description="Collects the day's registrations into a digest for the support team",
+            cron="15 3 * * *",
+            emits=["digest.ready"],
+            flows=["nightly"],
+        )
+
+
+        def handler(ctx):
+            ctx.emit("digest.ready", {})
+    """,
+    "send_digest_step.py": """
+        from workflow.steps import EventStep
+
+        config = EventStep(
+            name="SendDigest",
+            description="Mails the digest",
+            subscribes=["digest.ready"],
+            virtual_emits=["digest.sent"],
+            flows=["nightly"],
+        )
+
+
+        def handler(input, ctx):
+            pass
+    """,
+    "review_step.py": """
+        from workflow.steps import NoopStep
+
+        config = NoopStep(
+            name="ReviewDigest",
+            description="Someone on the support team reads it and checks the flagged accounts",
+            virtual_subscribes=["digest.sent"],
+            flows=["nightly"],
+        )
+    """,
+}
+
+
+def nightly_app(root):
+    """The scratch app (tests/e2e/scratch_settings.py) with the nightly flow's steps."""
+    steps = root / "apps" / "scratch" / "steps"
+    steps.mkdir(parents=True)
+    (steps.parent / "__init__.py").write_text("")
+    (steps / "__init__.py").write_text("")
+    for name, source in NIGHTLY_STEPS.items():
+        (steps / name).write_text(textwrap.dedent(source).lstrip())
+    return steps
+
+
 @pytest.fixture(scope="module", params=LAYERS)
 def workbench(request, tmp_path_factory):
     """runserver (no autoreload: other edits must not restart it) with a superuser
     'admin', a non-staff user 'clerk', a staff user 'viewer' with no permission and a
     staff user 'follower' with the view permissions of the workflow app, on each
-    channel layer."""
-    env = {}
+    channel layer; with the tutorial's flow and a 'nightly' flow (cron, event, noop)."""
+    env = scratch_env(nightly_app(tmp_path_factory.mktemp("nightly")))
     if request.param == "redis":
         import redis
 
@@ -396,4 +454,92 @@ def test_the_api_documents_pages_fetch_nothing_from_another_host(workbench, brow
     page.wait_for_load_state("networkidle")
     assert answered == []
     assert all(failure == "csp" for _, failure in refused), refused  # refused by the policy
+
+
+def box(locator):
+    found = locator.bounding_box()
+    return found["x"], found["y"], found["width"], found["height"]
+
+
+def beside(a, b):
+    """Whether boxes a and b have no column in common."""
+    return a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0]
+
+
+def assert_fits(page):
+    """The panel's content, its runs table included, is no wider than the panel."""
+    widths = page.evaluate(
+        "() => { const p = document.getElementById('wb-panel');"
+        " return [p.scrollWidth, p.clientWidth]; }"
+    )
+    assert widths[0] <= widths[1], f"the panel overflows: {widths}"
+
+
+# Last in the file: its registrations would change the run counts the tests above wait for.
+@needs_chromium
+def test_flows_page_cards_and_a_panel_over_the_graph_in_both_themes(workbench, browser):
+    """Each card has its kind's icon (named for screen readers) and its step's
+    description, an API card's too, within two lines; a noop card counts no runs; a cron
+    card says its next run. A card's panel lies over the page: the graph keeps its size,
+    the card stays in view, the panel's runs table fits in it; Esc, its close button or
+    a click off the cards closes it. In the admin's light and dark themes."""
+    if workbench.layer != "in-memory":
+        pytest.skip("the page is drawn the same on each channel layer")
+    workbench.post("/users/register", {"name": "Ann", "email": "ann@example.com", "password": "x"})
+    body = {"name": "Ann", "email": f"ann-{time.time_ns()}@example.com", "password": "pass1234"}
+    assert workbench.post("/users/register", body).status_code == 201
+    context, page = logged_in(browser, workbench)
+    page.goto(f"{workbench.base}/admin/workbench/flows/")
+    register = page.locator('.wb-node[data-node="RegisterUser"]')
+    assert register.locator(".wb-icon").get_attribute("aria-label") == "API step"
+    description = register.locator(".wb-desc")
+    assert description.inner_text() == "Register a new user and trigger welcome workflow"
+    assert description.get_attribute("title") == description.inner_text()
+    card, text = box(register.locator("rect")), box(description)
+    assert card[1] < text[1] and text[1] + text[3] <= card[1] + card[3]
+    assert register.locator(".wb-sub").inner_text() == "POST /users/register"
+
+    graph = page.locator("#wb-graph")
+    before = box(graph)
+    page.click('.wb-node[data-node="RegisterUser"]')
+    panel = page.locator("#wb-panel")
+    panel.wait_for(state="visible")
+    panel.locator("#wb-panel-runs tr .wb-status-refused").wait_for()
+    assert box(graph) == before, "the panel moved or squeezed the graph"
+    assert beside(box(panel), box(register.locator("rect"))), "the panel hides its card"
+    assert_fits(page)
+    shot(page, workbench, "13-flows-panel-light")
+    page.keyboard.press("Escape")
+    panel.wait_for(state="hidden")
+    assert box(graph) == before
+    page.click('.wb-node[data-node="LogNotification"]')  # at the right: the panel goes left
+    assert panel.locator("#wb-panel-name").inner_text() == "LogNotification"
+    assert beside(box(panel), box(page.locator('.wb-node[data-node="LogNotification"] rect')))
+    page.click(".wb-close")
+    panel.wait_for(state="hidden")
+
+    page.goto(f"{workbench.base}/admin/workbench/flows/?flow=nightly")
+    cron = page.locator('.wb-node[data-node="NightlyDigest"]')
+    assert cron.locator(".wb-icon").get_attribute("aria-label") == "Cron step"
+    assert cron.locator(".wb-sub").inner_text() == "15 3 * * *"
+    assert re.fullmatch(r"next \d\d:\d\d:\d\d", cron.locator(".wb-next").inner_text())
+    noop = page.locator('.wb-node[data-node="ReviewDigest"]')
+    assert noop.locator(".wb-icon").get_attribute("aria-label") == "Noop step"
+    assert noop.locator(".wb-counts").count() == 0
+    assert cron.locator(".wb-counts").count() == 1
+    shot(page, workbench, "14-flows-nightly-light")
+    page.click('.wb-node[data-node="ReviewDigest"]')
+    assert page.locator("#wb-panel-noop").is_visible()
+    assert not page.locator("#wb-panel-runs-section").is_visible()
+    page.click(".wb-canvas", position={"x": 5, "y": 5})  # off the cards: closes the panel
+    panel.wait_for(state="hidden")
+    page.emulate_media(color_scheme="dark")
+    page.click('.wb-node[data-node="NightlyDigest"]')
+    assert "UTC" in panel.locator("#wb-panel-config").inner_text()  # its next run, in full
+    shot(page, workbench, "15-flows-nightly-dark")
+    page.goto(f"{workbench.base}/admin/workbench/flows/")
+    page.click('.wb-node[data-node="RegisterUser"]')
+    panel.locator("#wb-panel-runs tr .wb-status-refused").wait_for()
+    assert_fits(page)
+    shot(page, workbench, "16-flows-panel-dark")
     context.close()

@@ -1,9 +1,11 @@
 """The Flows page's drawing: grandalf's layout turned left to right, edges at ports."""
 
+from datetime import UTC, datetime
 from itertools import combinations
 
 from workbench.graph import drawing
-from workflow.steps import ApiStep, EventStep
+from workflow.steps import ApiStep, CronStep, EventStep, NoopStep
+from workflow.ticker import cron_slot
 
 
 def handler(input, ctx):
@@ -111,3 +113,49 @@ def test_an_open_emit_ends_at_an_open_topic_card_not_a_fault(steps):
         "",
         "declared open",
     )
+
+
+def test_cards_say_their_steps_description_an_api_step_without_one_its_endpoint(steps):
+    """A card's description is its step's, whole (the page clamps it to two lines); an
+    API step's card without one says its method and path there, not twice."""
+    long = "Sends the customer a receipt with every line of the order and its total"
+    steps.add(ApiStep(name="A", method="POST", path="/a", emits=["t"], flows=["f"]), handler)
+    steps.add(
+        ApiStep(name="B", description="Takes orders", method="GET", path="/b", flows=["f"]),
+        handler,
+    )
+    steps.add(EventStep(name="C", description=long, subscribes=["t"], flows=["f"]), handler)
+    nodes = {node.id: node for node in drawing("f")["nodes"]}
+    assert (nodes["A"].description, nodes["A"].subtitle) == ("POST /a", "")
+    assert (nodes["B"].description, nodes["B"].subtitle) == ("Takes orders", "GET /b")
+    assert (nodes["C"].description, nodes["C"].subtitle) == (long, "")
+    assert all(node.counted and node.next_run is None for node in nodes.values())
+
+
+def test_a_cron_card_says_its_next_run_in_the_servers_time_zone(steps, settings):
+    """The next run is when the ticker fires the cron (read in UTC), shown in the
+    server's time zone: its time of day when within a day, else its date too. A noop
+    card is shorter: it has no line of counters."""
+    steps.add(CronStep(name="Nightly", cron="15 3 * * *", flows=["f"]), lambda ctx: None)
+    steps.add(CronStep(name="Monthly", cron="0 9 1 * *", flows=["f"]), lambda ctx: None)
+    steps.add(NoopStep(name="Manual", flows=["f"]), None)
+    now = datetime(2025, 1, 6, 2, 0, 30, tzinfo=UTC)
+    nodes = {node.id: node for node in drawing("f", now)["nodes"]}
+    nightly = nodes["Nightly"]
+    assert (nightly.subtitle, nightly.next_run.label) == ("15 3 * * *", "03:15:00")
+    assert nightly.next_run.full == "2025-01-06 03:15:00 UTC"
+    assert nodes["Monthly"].next_run.label == "2025-02-01 09:00"
+    assert [run.at for run in nightly.upcoming[:2]] == [
+        datetime(2025, 1, 6, 3, 15, tzinfo=UTC),
+        datetime(2025, 1, 7, 3, 15, tzinfo=UTC),
+    ]
+    assert all(cron_slot("15 3 * * *", run.at) == run.at for run in nightly.upcoming)
+    manual = nodes["Manual"]
+    assert (manual.counted, manual.next_run) == (False, None)
+    assert manual.height < nightly.height
+
+    settings.TIME_ZONE = "Asia/Kolkata"  # UTC+05:30
+    nightly = next(node for node in drawing("f", now)["nodes"] if node.id == "Nightly")
+    assert nightly.next_run.label == "08:45:00"
+    assert nightly.next_run.full == "2025-01-06 08:45:00 IST"
+    assert nightly.next_run.as_json()["at"] == "2025-01-06T08:45:00+05:30"

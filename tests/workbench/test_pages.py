@@ -2,7 +2,7 @@
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -14,7 +14,7 @@ from workflow import bus
 from workflow.models import Delivery, Event, LogEntry, Run, Trace
 from workflow.registry import registry
 from workflow.schemas import validate
-from workflow.steps import ApiStep, EventStep
+from workflow.steps import ApiStep, CronStep, EventStep, NoopStep
 
 pytestmark = pytest.mark.django_db
 PAGES = [
@@ -91,7 +91,9 @@ def test_flows_page_draws_nodes_and_edges_with_counts_of_recent_runs(staff_clien
     assert state["counts"]["LogNotification"] == dict.fromkeys(
         ["running", "succeeded", "refused", "failed"], 0
     )
-    assert '⊘<tspan class="refused">0</tspan>' in node_markup(html, "RegisterUser")
+    register = node_markup(html, "RegisterUser")
+    assert '<span class="wb-count">⊘<span class="refused">2</span></span>' in register
+    assert '<span class="wb-count wb-zero">✗<span class="fail">0</span></span>' in register
     assert len(state["running"]) == 1
     assert state["steps"]["SendWelcomeEmail"]["subscribes"] == ["user.registered"]
     assert staff_client.get(url("workbench_flows") + "?flow=nope").status_code == 404
@@ -135,6 +137,70 @@ def test_flows_page_links_a_step_of_another_flow_and_marks_an_open_topic(staff_c
     notified = node_markup(html, "topic:open:notified")
     assert notified.startswith('<g class="wb-node wb-kind-topic wb-open" ')
     assert "declared open" in notified and "wb-fault" not in html
+
+
+PACK = "Packs the order's items in one box, or in two when they do not fit, then labels it"
+
+
+def test_flows_page_cards_describe_their_steps_with_kind_icons(staff_client, steps, monkeypatch):
+    """Each card shows its step's description in full (an API step's method and path
+    when it has none) and its kind's icon, named for screen readers; a noop card counts
+    no runs; a cron card says when it runs next, the page's script being sent the
+    following times too (and the step's runs, more of them)."""
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2025, 1, 6, 2, 0, 30, tzinfo=UTC))
+    steps.add(
+        ApiStep(name="Place", method="POST", path="/p", emits=["placed"], flows=["shop"]),
+        api_handler,
+    )
+    steps.add(
+        EventStep(
+            name="Pack", description=PACK, subscribes=["placed"], emits=["packed"], flows=["shop"]
+        ),
+        event_handler,
+    )
+    steps.add(
+        CronStep(
+            name="Restock", description="Orders what runs low", cron="15 3 * * *", flows=["shop"]
+        ),
+        lambda ctx: None,
+    )
+    courier = NoopStep(
+        name="Courier",
+        description="Takes the box away",
+        virtual_subscribes=["packed"],
+        flows=["shop"],
+    )
+    steps.add(courier, None)
+    response = staff_client.get(url("workbench_flows") + "?flow=shop")
+    html = response.content.decode()
+    place = node_markup(html, "Place")
+    assert '<div class="wb-desc" title="POST /p">POST /p</div>' in place
+    pack = node_markup(html, "Pack")
+    assert f'title="{PACK}">{PACK}</div>'.replace("'", "&#x27;") in pack
+    assert "…" not in pack
+    for node, kind in [
+        ("Place", "API"),
+        ("Pack", "Event"),
+        ("Restock", "Cron"),
+        ("Courier", "Noop"),
+    ]:
+        icon = f'role="img" aria-label="{kind} step"><title>{kind} step</title>'
+        assert icon in node_markup(html, node), node
+        assert f'<use href="#wb-icon-{kind.lower()}">' in node_markup(html, node)
+        assert f'<symbol id="wb-icon-{kind.lower()}"' in html
+    assert "wb-counts" in place and "wb-counts" in pack
+    courier = node_markup(html, "Courier")
+    assert "wb-counts" not in courier and "wb-card-foot" not in courier
+    assert set(response.context["live_state"]["counts"]) == {"Place", "Pack", "Restock"}
+    restock = node_markup(html, "Restock")
+    assert 'title="Next run: 2025-01-06 03:15:00 UTC">next <time' in restock
+    assert '<time datetime="2025-01-06T03:15:00+00:00">03:15:00</time>' in restock
+    upcoming = response.context["live_state"]["nextRuns"]["Restock"]
+    assert [run["label"] for run in upcoming[:2]] == ["03:15:00", "2025-01-07 03:15"]
+    assert list(response.context["live_state"]["nextRuns"]) == ["Restock"]
+    runs = staff_client.get(url("workbench_step_runs", "Restock")).json()
+    assert runs["nextRuns"][0]["at"] == "2025-01-06T03:15:00+00:00"
+    assert staff_client.get(url("workbench_step_runs", "Pack")).json()["nextRuns"] == []
 
 
 def test_a_steps_last_runs(staff_client):

@@ -1,4 +1,5 @@
-"""Flows: the graph of a flow, its steps' configs, and run counts that update live."""
+"""Flows: the graph of a flow, its steps' configs, run counts that update live, and
+when each cron step runs next."""
 
 from datetime import timedelta
 
@@ -41,8 +42,14 @@ def page(request, site):
     if names and flow not in names:
         raise Http404(f"No flow named {flow!r}")
     steps = flow_steps(registry, flow) if flow else []
-    step_names = [step.name for step in steps]
-    since = timezone.now() - COUNTED_SINCE
+    # A noop step has no handler: it never runs, so its card counts nothing.
+    step_names = [step.name for step in steps if step.type in graph.COUNTED_KINDS]
+    now = timezone.now()
+    since = now - COUNTED_SINCE
+    counts = run_counts(step_names, since)
+    drawing = graph.drawing(flow, now) if flow else None
+    for node in drawing["nodes"] if drawing else []:
+        node.counts = counts.get(node.id, {}) if node.counted else {}
     running = list(
         Run.objects.filter(
             step_name__in=step_names, status=Run.Status.RUNNING, started_at__gte=since
@@ -56,22 +63,32 @@ def page(request, site):
         "Flows",
         flows=names,
         flow=flow,
-        drawing=graph.drawing(flow) if flow else None,
+        kinds=[(kind, graph.KIND_NAMES[kind]) for kind in ("api", "event", "cron", "noop")],
+        drawing=drawing,
         live_state={
             "steps": {step.name: describe.step_detail(step) for step in steps},
-            "counts": run_counts(step_names, since),
+            "counts": counts,
             "running": running,
+            "nextRuns": {
+                node.id: [run.as_json() for run in node.upcoming]
+                for node in (drawing["nodes"] if drawing else [])
+                if node.upcoming
+            },
         },
     )
 
 
 def step_runs(request, site, name):
-    """The last runs of a step, for its panel on the Flows page (JSON)."""
-    if registry.get(name) is None:
+    """The last runs of a step, for its panel on the Flows page (JSON); a cron step's
+    next runs too, for the page to go on showing the next once those it has are past."""
+    step = registry.get(name)
+    if step is None:
         raise Http404(f"No step named {name!r}")
     runs = Run.objects.filter(step_name=name).order_by("-started_at")[:LAST_RUNS]
+    upcoming = graph.next_runs(step.config.cron) if step.type == "cron" else []
     return JsonResponse(
         {
+            "nextRuns": [run.as_json() for run in upcoming],
             "runs": [
                 {
                     "id": run.pk,
@@ -84,7 +101,7 @@ def step_runs(request, site, name):
                     "error": run.error[:300],
                 }
                 for run in runs
-            ]
+            ],
         }
     )
 

@@ -1,5 +1,7 @@
 // The Flows page: run counts on each node, updated live; nodes and the edges into them
-// light up while their steps run; clicking a node shows its config and last runs.
+// light up while their steps run; a cron node's next run moves on as the time passes;
+// clicking a node shows its config and last runs in a panel over the page's right (or
+// left) side, the graph keeping its size.
 (function () {
   "use strict";
   const stateScript = document.getElementById("wb-flow-state");
@@ -25,12 +27,20 @@
 
   function paint(step) {
     const element = node(step);
-    if (!element) return;
+    const shown = element && element.querySelector(".wb-counts");
+    if (!shown) return;
     const counts = state.counts[step];
-    element.querySelector(".run").textContent = counts.running;
-    element.querySelector(".ok").textContent = counts.succeeded;
-    element.querySelector(".refused").textContent = counts.refused;
-    element.querySelector(".fail").textContent = counts.failed;
+    [
+      ["run", counts.running],
+      ["ok", counts.succeeded],
+      ["refused", counts.refused],
+      ["fail", counts.failed],
+    ].forEach(function ([name, n]) {
+      const count = shown.querySelector("." + name);
+      count.textContent = n;
+      count.parentElement.classList.toggle("wb-zero", !n);
+    });
+    shown.classList.toggle("wb-idle", !(counts.running + counts.succeeded + counts.refused + counts.failed));
     element.classList.toggle("wb-running", counts.running > 0);
     element.classList.toggle("wb-has-failed", counts.failed > 0);
   }
@@ -66,15 +76,61 @@
     if (!panel.hidden && panel.dataset.step === run.step) loadRuns(run.step);
   });
 
+  // A cron node's next run ----------------------------------------------------------
+
+  function runsOf(step) {
+    return fetch(runsUrl.replace("STEP_NAME", encodeURIComponent(step)), { credentials: "same-origin" }).then(function (response) {
+      return response.json();
+    });
+  }
+
+  function showNext(step) {
+    const shown = node(step) && node(step).querySelector(".wb-next");
+    const next = state.nextRuns[step][0];
+    if (!shown || !next) return;
+    const time = shown.querySelector("time");
+    time.dateTime = next.at;
+    time.textContent = next.label;
+    shown.title = "Next run: " + next.full;
+    if (!panel.hidden && panel.dataset.step === step) showStep(step, false);
+  }
+
+  function tick() {
+    Object.keys(state.nextRuns).forEach(function (step) {
+      const upcoming = state.nextRuns[step];
+      const before = upcoming.length;
+      while (upcoming.length && Date.parse(upcoming[0].at) <= Date.now()) upcoming.shift();
+      if (upcoming.length === before) return;
+      if (upcoming.length) {
+        showNext(step);
+      } else {
+        upcoming.push({ at: "9999-12-31T00:00:00Z" }); // asked once, until the answer comes
+        runsOf(step).then(function (data) {
+          state.nextRuns[step] = data.nextRuns;
+          showNext(step);
+        });
+      }
+    });
+  }
+
+  if (Object.keys(state.nextRuns).length) setInterval(tick, 500);
+
   // The config panel ---------------------------------------------------------------
 
   function entry(list, term, value) {
     if (value === undefined || value === null || value === "" || (Array.isArray(value) && !value.length)) return;
     list.append(wb.el("dt", { text: term }));
-    list.append(wb.el("dd", { text: Array.isArray(value) ? value.join(", ") : String(value) }));
+    // A long path may wrap after each slash.
+    const parts = (Array.isArray(value) ? value.join(", ") : String(value)).split(/(?<=\/)/);
+    const dd = wb.el("dd");
+    parts.forEach(function (part, i) {
+      if (i) dd.append(wb.el("wbr"));
+      dd.append(part);
+    });
+    list.append(dd);
   }
 
-  function showStep(step) {
+  function showStep(step, fetchRuns) {
     const detail = state.steps[step];
     if (!detail) return;
     panel.hidden = false;
@@ -87,6 +143,7 @@
     entry(list, "File", detail.file);
     entry(list, "Endpoint", detail.method ? detail.method + " " + detail.path : "");
     entry(list, "Cron", detail.cron);
+    entry(list, "Next run", (state.nextRuns[step] || []).length ? state.nextRuns[step][0].full : "");
     entry(list, "Subscribes", detail.subscribes);
     entry(list, "Emits", detail.emits);
     entry(list, "Virtual subscribes", detail.virtualSubscribes);
@@ -108,14 +165,40 @@
       n.classList.remove("wb-selected");
     });
     node(step).classList.add("wb-selected");
-    loadRuns(step);
+    const runs = detail.type !== "noop";
+    document.getElementById("wb-panel-runs-section").hidden = !runs;
+    document.getElementById("wb-panel-noop").hidden = runs;
+    dock(node(step));
+    if (runs && fetchRuns !== false) loadRuns(step);
+  }
+
+  // The panel lies over the graph without moving it: at the right, or at the left when
+  // it would hide the node it shows.
+  function dock(element) {
+    const card = element.getBoundingClientRect();
+    function hidden() {
+      const box = panel.getBoundingClientRect();
+      return Math.max(0, Math.min(card.right, box.right) - Math.max(card.left, box.left));
+    }
+    panel.classList.remove("wb-left");
+    const right = hidden();
+    if (!right) return;
+    panel.classList.add("wb-left");
+    if (hidden() >= right) panel.classList.remove("wb-left");
+  }
+
+  function closePanel() {
+    if (panel.hidden) return;
+    panel.hidden = true;
+    const selected = graph.querySelector(".wb-node.wb-selected");
+    if (selected) {
+      selected.classList.remove("wb-selected");
+      selected.focus();
+    }
   }
 
   function loadRuns(step) {
-    fetch(runsUrl.replace("STEP_NAME", encodeURIComponent(step)), { credentials: "same-origin" })
-      .then(function (response) {
-        return response.json();
-      })
+    runsOf(step)
       .then(function (data) {
         const rows = data.runs.map(function (run) {
           return wb.el("tr", {}, [
@@ -131,9 +214,10 @@
       });
   }
 
-  graph.addEventListener("click", function (event) {
+  graph.closest(".wb-canvas").addEventListener("click", function (event) {
     const target = event.target.closest(".wb-node");
     if (target && state.steps[target.dataset.node]) showStep(target.dataset.node);
+    else if (!target) closePanel(); // a click off the cards
   });
   graph.addEventListener("keydown", function (event) {
     const target = event.target.closest(".wb-node");
@@ -143,7 +227,8 @@
       showStep(target.dataset.node);
     }
   });
-  panel.querySelector(".wb-close").addEventListener("click", function () {
-    panel.hidden = true;
+  panel.querySelector(".wb-close").addEventListener("click", closePanel);
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") closePanel();
   });
 })();
