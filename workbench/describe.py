@@ -49,6 +49,11 @@ def step_detail(step):
         detail["schema"] = schema_fields(config.input)
     elif step.type == "cron":
         detail["cron"] = config.cron
+    if getattr(config, "join", None):
+        detail["join"] = (
+            f"{' + '.join(config.subscribes)} by {config.join['key']}, within "
+            f"{config.join['timeout']:g} s, else {config.join['on_timeout']}"
+        )
     if step.type in ("event", "cron"):
         policy = QueuePolicy.for_step(step)
         detail["queue"] = {

@@ -13,7 +13,7 @@ from croniter import croniter
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from workflow.diagrams import where
+from workflow.diagrams import join_summary, where
 from workflow.graph import flow_graph, flow_steps
 from workflow.registry import registry
 
@@ -127,6 +127,8 @@ def subtitle(node):
         return endpoint(config) if config.description else ""
     if node.kind == "cron":
         return config.cron
+    if getattr(config, "join", None):
+        return join_summary(config)
     return ""
 
 

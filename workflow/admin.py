@@ -7,7 +7,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from .conf import workflow_settings
-from .models import Delivery, Event, LogEntry, Run, StateEntry
+from .models import Delivery, Event, JoinState, LogEntry, Run, StateEntry
 from .replay import FINISHED, replay_each, replay_event, skip_reason
 from .store import store
 
@@ -163,3 +163,16 @@ class LogEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "level", "step_name", "message", trace_link]
     list_filter = ["level", "step_name"]
     search_fields = ["trace_id", "message"]
+
+
+@admin.register(JoinState)
+class JoinStateAdmin(ReadOnlyAdmin):
+    """What each join (``EventStep(join=...)``) received per key, and how it ended."""
+
+    list_display = ["step_name", "key", "status", "received", trace_link, "deadline"]
+    list_filter = ["status", "step_name"]
+    search_fields = ["step_name", "key", "trace_id"]
+
+    @admin.display(description="received")
+    def received(self, state):
+        return ", ".join(sorted(state.parts)) or "–"

@@ -63,6 +63,8 @@ def schemas_for(topic: str, emitter: RegisteredStep | None) -> Iterator[tuple[st
     takers: dict[Any, tuple[Schema, list[str]]] = {}
     for step in registry.subscribers(topic):
         schema = getattr(step.config, "input", None)
+        if getattr(step.config, "join", None):
+            continue  # a join's input takes all its topics' data together, not one event
         if schema is not None:
             key = schema if isinstance(schema, type) else id(schema)
             takers.setdefault(key, (schema, []))[1].append(step.name)
@@ -160,6 +162,8 @@ def unmet_inputs(reg: Any) -> list[tuple[RegisteredStep, Any, RegisteredStep, li
                 continue
             for subscriber in reg.subscribers(emit.topic):
                 wanted = getattr(subscriber.config, "input", None)
+                if getattr(subscriber.config, "join", None):
+                    wanted = None  # a join's input takes its topics' data together
                 problems = [] if wanted is None else unmet(emit.schema, wanted)
                 if problems:
                     found.append((emitter, emit, subscriber, problems))

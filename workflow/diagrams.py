@@ -24,7 +24,14 @@ def step_detail(step):
         return f"{config.method} {config.path}"
     if config.type == "cron":
         return f"cron {config.cron}"
+    if getattr(config, "join", None):
+        return join_summary(config)
     return ""
+
+
+def join_summary(config):
+    """A join step's card line: ``joins by bookingId within 30 s``."""
+    return f"joins by {config.join['key']} within {config.join['timeout']:g} s"
 
 
 def where(node):

@@ -311,3 +311,34 @@ class PausedQueue(models.Model):
 
     def __str__(self):
         return f"{self.step_name} (paused)"
+
+
+class JoinState(models.Model):
+    """What a join step (``EventStep(join=...)``) has received for one key: each topic's
+    event and data, until all have arrived (``fired``: its handler runs once, with them)
+    or its timeout passed (``timed_out``). ``workflow.joins`` keeps it."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        FIRED = "fired"
+        TIMED_OUT = "timed_out"
+
+    step_name = models.CharField(max_length=200)
+    key = models.CharField(max_length=255)  # the key's value, as JSON
+    trace_id = models.CharField(max_length=32)  # the first arrival's
+    parts = models.JSONField(default=dict)  # {topic: {"event": id, "data": ...}}
+    status = models.CharField(max_length=16, choices=Status, default=Status.OPEN)
+    deadline = models.DateTimeField()
+    fired_event_id = models.BigIntegerField(null=True, blank=True)  # the completing arrival
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["step_name", "key"], name="workflow_join_one_per_key")
+        ]
+        indexes = [models.Index(fields=["status", "deadline"])]
+
+    def __str__(self):
+        return f"{self.step_name} join {self.key} ({self.status})"

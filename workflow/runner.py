@@ -15,7 +15,7 @@ import traceback
 
 from rest_framework.exceptions import ValidationError
 
-from . import signals
+from . import joins, signals
 from .aio import call_handler
 from .context import Context
 from .errors import HandlerTimeout, InvalidInput
@@ -48,12 +48,16 @@ def handler_args(step, delivery):
     """The arguments before ``ctx``: the validated input, or nothing for a cron step."""
     if step.type == "cron":
         return ()
-    data = delivery.event.data if delivery.event_id else {}
+    return (validated(step, delivery.event.data if delivery.event_id else {}),)
+
+
+def validated(step, data):
+    """``data`` as the step's ``input`` serializer gives it (``data`` itself without one)."""
     schema = step.config.input
     if schema is None:
-        return (data,)
+        return data
     try:
-        return (validate(schema, data),)
+        return validate(schema, data)
     except ValidationError as exc:
         detail = json.dumps(exc.detail)
         raise InvalidInput(f"{step.name} input did not match its input schema: {detail}") from None
@@ -72,7 +76,15 @@ def attempt(claim, timeout=None, log_writer=None):
         if step is None:
             raise LookupError(f"no step named {delivery.step_name!r} is registered")
         ctx = Context(step, delivery.trace_id, held=True, logger=log, event=delivery.event)
-        call_handler(step.handler, handler_args(step, delivery), ctx, timeout=timeout)
+        if getattr(step.config, "join", None):
+            arrival = joins.arrive(step, delivery)
+            if arrival.parts is None:  # waiting for more, or handed to on_timeout
+                joins.report(step, arrival, ctx)
+                return Outcome.success(claim, ctx.commit if ctx.holds_writes() else None)
+            args = (validated(step, arrival.parts),)
+        else:
+            args = handler_args(step, delivery)
+        call_handler(step.handler, args, ctx, timeout=timeout)
         return Outcome.success(claim, ctx.commit if ctx.holds_writes() else None)
     except HandlerTimeout as exc:
         return timed_out(claim, exc.seconds)

@@ -17,7 +17,7 @@ from rest_framework import serializers
 from .errors import StepConfigError
 from .infrastructure import check_infrastructure
 from .middleware import classes_problem, middleware_problem
-from .topics import TopicError, check_name, check_pattern
+from .topics import TopicError, check_name, check_pattern, is_pattern
 
 __all__ = ["STEP_TYPES", "ApiStep", "CronStep", "Emit", "EventStep", "NoopStep", "StepConfigError"]
 
@@ -109,6 +109,47 @@ def _topics(value: Any, field_name: str, *, patterns: bool = False) -> tuple[str
             except TopicError as exc:
                 raise StepConfigError(str(exc)) from None
     return topics
+
+
+JOIN_EXAMPLE = "join={'key': 'bookingId', 'timeout': 30, 'on_timeout': 'booking.join_timed_out'}"
+
+
+def _join(value: Any, subscribes: Sequence[str]) -> dict[str, Any]:
+    """A join's config, checked: ``key`` (a field of every arrival's data), ``timeout``
+    (seconds from the first arrival, 30 by default) and ``on_timeout`` (the topic a
+    timed-out or late arrival is emitted on)."""
+    if not isinstance(value, dict):
+        raise StepConfigError(f"join is a dict, e.g. {JOIN_EXAMPLE}")
+    unknown = set(value) - {"key", "timeout", "on_timeout"}
+    if unknown:
+        raise StepConfigError(
+            f"join has unknown keys {sorted(unknown)}; use 'key', 'timeout' and "
+            f"'on_timeout', e.g. {JOIN_EXAMPLE}"
+        )
+    key, timeout = value.get("key"), value.get("timeout", 30)
+    on_timeout = value.get("on_timeout")
+    if not isinstance(key, str) or not key:
+        raise StepConfigError(
+            f"join needs a 'key': the field of each event's data that says which arrivals "
+            f"belong together, e.g. {JOIN_EXAMPLE}"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise StepConfigError(f"join 'timeout' is a number of seconds above 0, not {timeout!r}")
+    if not isinstance(on_timeout, str) or not on_timeout:
+        raise StepConfigError(
+            "join needs 'on_timeout': the topic emitted when the join times out, or an "
+            f"event arrives after it ran (the compensation's subscribe), e.g. {JOIN_EXAMPLE}"
+        )
+    try:
+        check_name(on_timeout, "join 'on_timeout'")
+    except TopicError as exc:
+        raise StepConfigError(str(exc)) from None
+    if len(subscribes) < 2 or any(is_pattern(topic) for topic in subscribes):
+        raise StepConfigError(
+            "a join waits for two or more topics named in subscribes (no patterns), e.g. "
+            "subscribes=['flight.reserved', 'hotel.reserved', 'car.reserved']"
+        )
+    return {"key": key, "timeout": float(timeout), "on_timeout": on_timeout}
 
 
 def _serializer(value: Any, field_name: str) -> Schema | None:
@@ -243,6 +284,9 @@ class EventStep(Step):
 
     subscribes: Sequence[str]
     input: Schema | None = None
+    # Run once when every subscribed topic has arrived for one key (``workflow.joins``):
+    # {"key": "bookingId", "timeout": 30, "on_timeout": "booking.join_timed_out"}.
+    join: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -253,6 +297,10 @@ class EventStep(Step):
                 "subscribes=['user.registered']"
             )
         self.input = _serializer(self.input, "input")
+        if self.join is not None:
+            self.join = _join(self.join, self.subscribes)
+            if self.join["on_timeout"] not in self.emit_topics:  # the framework emits it
+                self.emits = (*self.emits, Emit(self.join["on_timeout"], label="timeout"))
 
     @property
     def subscribe_topics(self) -> Sequence[str]:

@@ -18,7 +18,7 @@ from croniter import croniter
 from django.db import close_old_connections, reset_queries, transaction
 from django.utils import timezone
 
-from . import queue
+from . import joins, queue
 from .conf import workflow_settings
 from .models import new_trace_id
 from .registry import registry
@@ -72,6 +72,8 @@ class Ticker:
                 self.last_slots[step.name] = slot
                 fire_cron(step, slot)
         sweep(now)
+        if any(getattr(step.config, "join", None) for step in registry.of_type("event")):
+            joins.expire(registry, now)
 
     def run(self):
         while not self.stopping.wait(self.interval):

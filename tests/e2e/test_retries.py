@@ -1,8 +1,10 @@
 """Retries, dead letters, replay, fifo, delays and atomic state, against runserver and
 its real django-q2 cluster (the probe app's steps; see tests/e2e/probing.py)."""
 
+import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -173,3 +175,40 @@ def test_a_paused_queue_holds_its_deliveries_until_it_is_resumed(probe):
         probe.manage("resume", "Counter")
     done = wait_for(finished(probe, trace, "Counter", 3), 20, "Counter resumed", probe)
     assert [(d["status"], d["attempts"]) for d in done] == [("succeeded", 1)] * 3
+
+
+def test_a_join_runs_once_per_id_however_its_parts_race_and_hands_on_the_rest(probe):
+    """30 ids' parts a, b and c, shuffled, from four clients at once: Gather (a join by
+    id) runs exactly once for each. An id missing part c times out after 3 s and goes to
+    Release once; its part c, sent after, goes to Release as late; Gather never ran."""
+    ids = [uuid.uuid4().hex[:12] for _ in range(30)]
+    parts = [(f"probe.part.{part}", id_) for id_ in ids for part in "abc"]
+    random.shuffle(parts)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda p: emit(probe, p[0], [{"id": p[1]}]), parts))
+    stray = uuid.uuid4().hex[:12]
+    emit(probe, "probe.part.a", [{"id": stray}])
+    emit(probe, "probe.part.b", [{"id": stray}])
+
+    def gathered():
+        values = state_values(probe, "probe-gathered")
+        return values if all(values.get(id_) for id_ in ids) else None
+
+    done = wait_for(gathered, 30, "every id gathered", probe)
+    assert {id_: done[id_] for id_ in ids} == dict.fromkeys(ids, 1)
+    released = wait_for(
+        lambda: (state_values(probe, "probe-released")).get(f"{stray}:timeout"),
+        15,
+        "the stray id timed out",
+        probe,
+    )
+    assert released == 1
+    emit(probe, "probe.part.c", [{"id": stray}])
+    wait_for(
+        lambda: (state_values(probe, "probe-released")).get(f"{stray}:late"),
+        10,
+        "the late part handed on",
+        probe,
+    )
+    assert stray not in (state_values(probe, "probe-gathered"))
+    assert (state_values(probe, "probe-released"))[f"{stray}:timeout"] == 1

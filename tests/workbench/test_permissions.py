@@ -14,7 +14,7 @@ from django.urls import reverse
 from config.asgi import application
 from tests.workbench.conftest import staff_user as staff
 from workbench import permissions
-from workflow.models import Delivery, Event, LogEntry, Run, StateEntry
+from workflow.models import Delivery, Event, JoinState, LogEntry, Run, StateEntry
 
 TRACE = "a" * 32
 # Every workbench URL, with the page (permissions.PAGES key) it belongs to.
@@ -151,7 +151,7 @@ def model_admin_url(model, view, *args):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("model", [Event, Delivery, Run, LogEntry, StateEntry])
+@pytest.mark.parametrize("model", [Event, Delivery, Run, LogEntry, StateEntry, JoinState])
 def test_the_admin_deletes_nothing_the_runtime_recorded_unless_a_setting_allows_it(client, model):
     """Not even a superuser gets the delete action or the delete page of events,
     deliveries, runs, log lines or state; WORKFLOW["ADMIN_DELETE"] gives them back."""

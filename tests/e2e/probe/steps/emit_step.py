@@ -12,6 +12,9 @@ TOPICS = [
     "probe.steady",
     "probe.loop",
     "probe.stuck",
+    "probe.part.a",
+    "probe.part.b",
+    "probe.part.c",
 ]
 
 
