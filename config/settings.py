@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files (no CDN)
     "workbench",
     "users",
+    "bookings",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +163,11 @@ REST_FRAMEWORK = {
 
 # OpenAPI at /api/schema/, Swagger UI at /api/docs/, ReDoc at /api/redoc/ (workflow.api_urls).
 SPECTACULAR_SETTINGS = {
+    # The bookings example's two "status" fields, each with its own enum.
+    "ENUM_NAME_OVERRIDES": {
+        "BookingStatusEnum": "bookings.serializers.BOOKING_STATUSES",
+        "ReservationStatusEnum": "bookings.serializers.RESERVATION_STATUSES",
+    },
     "TITLE": "Workflow steps API",
     "DESCRIPTION": "The API steps of this project; their event topics are at /api/asyncapi.json.",
     "VERSION": "0.1.0",
@@ -221,6 +227,9 @@ elif WORKFLOW_BROKER == "orm":
     Q_CLUSTER["broker_class"] = "workflow.queue.OrmBroker"  # django-q2's, with fewer writes
 else:
     raise ImproperlyConfigured(f"WORKFLOW_BROKER is 'orm' or 'redis', not {WORKFLOW_BROKER!r}")
+
+# The bookings example: seconds its ConfirmBooking join waits for the three reservations.
+BOOKINGS_JOIN_TIMEOUT = float(os.environ.get("BOOKINGS_JOIN_TIMEOUT", 30))
 
 WORKFLOW = {
     "EMBEDDED_WORKERS": env_flag("WORKFLOW_EMBEDDED_WORKERS", True),

@@ -1,4 +1,5 @@
-"""The steps this project ships: the tutorial's user-registration flow, in users/steps/.
+"""The steps this project ships: the tutorial's user-registration flow, in users/steps/,
+and the bookings example's trip-booking flow, in bookings/steps/.
 
 Tests about the shipped project (its flow's graph, ``manage.py check`` and
 ``check --deploy`` being clean, the landing page) look at these steps, each loaded from
@@ -26,6 +27,13 @@ SHIPPED_STEPS = {
     "SetupUserAccount": "users/steps/setup_account_step.py",
     "LogNotification": "users/steps/log_notification_step.py",
     "GetUserStatus": "users/steps/get_user_status_step.py",
+    "CreateBooking": "bookings/steps/create_booking_step.py",
+    "GetBooking": "bookings/steps/get_booking_step.py",
+    "ReserveFlight": "bookings/steps/reserve_flight_step.py",
+    "ReserveHotel": "bookings/steps/reserve_hotel_step.py",
+    "ReserveCar": "bookings/steps/reserve_car_step.py",
+    "ConfirmBooking": "bookings/steps/confirm_booking_step.py",
+    "UpdateBooking": "bookings/steps/update_booking_step.py",
 }
 
 

@@ -21,11 +21,12 @@ retries and replays included) runs the handler.
 
 Nothing is lost silently. ``timeout`` seconds after the first arrival a join still
 missing topics times out: the ticker emits ``on_timeout`` (in the first arrival's
-trace, by the step) with ``{"join", "key", "value", "reason": "timeout", "received":
-{topic: data}, "missing": [topics]}``. An arrival after the join ran or timed out, or
-a second event of a topic already received, is emitted on ``on_timeout`` too, by its
-delivery: ``{"join", "key", "value", "reason": "late" | "duplicate", "topic", "data",
-"status"}``. A step subscribing to ``on_timeout`` compensates (releases what was done).
+trace, by the step) with ``{<key>: value, "join", "key", "value", "reason":
+"timeout", "received": {topic: data}, "missing": [topics]}`` (the key's field by its own
+name too, as in the arrivals). An arrival after the join ran or timed out, or a second
+event of a topic already received, is emitted on ``on_timeout`` too, by its delivery:
+``{<key>: value, "join", "key", "value", "reason": "late" | "duplicate", "topic",
+"data", "status"}``. A step subscribing to ``on_timeout`` compensates (releases what was done).
 """
 
 import json
@@ -114,6 +115,7 @@ def missing_of(step, state):
 
 def late_data(step, state, value, event, reason):
     return {
+        step.config.join["key"]: value,  # as in the arrivals: a fifo step may group by it
         "join": step.name,
         "key": step.config.join["key"],
         "value": value,
@@ -160,6 +162,7 @@ def expire(registry, now=None):
                 continue  # the step is gone: nothing to hand the join to
             received = {topic: got["data"] for topic, got in state.parts.items()}
             data = {
+                step.config.join["key"]: json.loads(state.key),
                 "join": step.name,
                 "key": step.config.join["key"],
                 "value": json.loads(state.key),

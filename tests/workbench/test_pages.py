@@ -67,7 +67,7 @@ def test_flows_page_draws_nodes_and_edges_with_counts_of_recent_runs(staff_clien
     Run.objects.create(
         step_name="SendWelcomeEmail", trace_id=trace_id(2), started_at=now - timedelta(days=2)
     )
-    response = staff_client.get(url("workbench_flows"))
+    response = staff_client.get(url("workbench_flows") + "?flow=user-registration")
     html = response.content.decode()
     for step in ["RegisterUser", "SendWelcomeEmail", "SetupUserAccount", "LogNotification"]:
         assert f'data-node="{step}"' in html

@@ -48,10 +48,14 @@ def event_handler(input, ctx):
 
 
 def test_autodiscover_finds_every_users_step(discovered):
-    """autodiscover loads every users/steps/*_step.py module (the tutorial's five, and
-    any step added since), with no problems."""
-    steps_dir = Path(settings.BASE_DIR) / "users" / "steps"
-    files = sorted(f"users/steps/{path.name}" for path in steps_dir.glob("*_step.py"))
+    """autodiscover loads every users/steps/*_step.py and bookings/steps/*_step.py
+    module (the tutorial's five, the bookings example's eight, and any step added since),
+    with no problems."""
+    files = sorted(
+        f"{app}/steps/{path.name}"
+        for app in ("users", "bookings")
+        for path in (Path(settings.BASE_DIR) / app / "steps").glob("*_step.py")
+    )
     assert sorted(step.file for step in discovered) == files
     assert SHIPPED_STEPS.items() <= {step.name: step.file for step in discovered}.items()
     assert discovered.problems == []
@@ -86,7 +90,7 @@ def test_subscribers_of_user_registered(discovered):
     assert {"SendWelcomeEmail", "SetupUserAccount"} <= set(names)
     assert [s.name for s in discovered.subscribers("email.sent")] == ["LogNotification"]
     assert discovered.subscribers("nobody.listens") == []
-    assert discovered.flows() == ["user-registration"]
+    assert discovered.flows() == ["trip-booking", "user-registration"]
 
 
 def test_wildcard_subscriber_receives_every_topic_once():
