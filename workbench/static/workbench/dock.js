@@ -167,7 +167,13 @@
       const row = logRow(line);
       row.classList.add("wb-new");
       row.hidden = !visible(row);
-      logBody.querySelector(".wb-empty").after(row);
+      // Newest (highest id) at the top, though lines from the web server and the
+      // workers may arrive out of order.
+      const older = Array.from(logBody.querySelectorAll("tr[data-id]")).find(function (other) {
+        return Number(other.dataset.id) < line.id;
+      });
+      if (older) older.before(row);
+      else logBody.append(row);
       while (logBody.rows.length > MAX_LOGS + 1) logBody.deleteRow(-1);
       if (!row.hidden) logBody.querySelector(".wb-empty").hidden = true;
     });
