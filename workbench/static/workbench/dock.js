@@ -231,8 +231,8 @@
                 wb.el("span", { class: "wb-status wb-status-" + trace.status, text: trace.status + (trace.statusCode ? " " + trace.statusCode : "") }),
               ]),
               wb.el("span", { class: "wb-pick-sub" }, [
-                wb.el("code", { text: trace.traceId.slice(0, 12) }),
-                wb.el("span", { text: wb.time(trace.startedAt).slice(0, 8) + " · " + trace.runs + " runs" + (trace.durationMs === null ? "" : " · " + trace.durationMs + " ms") }),
+                wb.el("code", { title: trace.traceId, text: trace.traceId.slice(0, 12) }),
+                wb.el("span", { text: wb.time(trace.startedAt).slice(0, 8) + " · " + trace.runs + (trace.runs === 1 ? " run" : " runs") + (trace.durationMs === null ? "" : " · " + trace.durationMs + " ms") }),
               ]),
             ]);
             button.addEventListener("click", function () {
@@ -351,7 +351,7 @@
       getJson(statePanel.dataset.url + "?group=" + encodeURIComponent(name)).then(function (data) {
         entries = data.entries;
         const items = entries.map(function (entry) {
-          return picker(keys, "key", entry.key, [wb.el("span", { class: "wb-pick-title", text: entry.key })], function () {
+          return picker(keys, "key", entry.key, [wb.el("span", { class: "wb-pick-title", title: entry.key, text: entry.key })], function () {
             showValue(entry);
           });
         });
@@ -367,7 +367,7 @@
       getJson(statePanel.dataset.url).then(function (data) {
         const items = data.groups.map(function (g) {
           return picker(groups, "group", g.group, [
-            wb.el("span", { class: "wb-pick-title", text: g.group }),
+            wb.el("span", { class: "wb-pick-title", title: g.group, text: g.group }),
             wb.el("span", { class: "wb-quiet", text: g.count }),
           ], function () {
             showGroup(g.group);
