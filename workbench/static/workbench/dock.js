@@ -48,7 +48,7 @@
 
   fit();
   window.addEventListener("resize", fit);
-  setHeight(Number(localStorage.getItem(HEIGHT_KEY)) || 300);
+  setHeight(Number(localStorage.getItem(HEIGHT_KEY)) || 260);
 
   const handle = document.getElementById("wb-dock-handle");
   handle.addEventListener("pointerdown", function (event) {
