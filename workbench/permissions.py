@@ -21,6 +21,8 @@ STATE = "workflow.view_stateentry"
 # Replaying a dead letter runs code again, cancelling a trace stops it: the admin's
 # actions that do so take the change permission on deliveries (workflow/admin.py).
 REPLAY = "workflow.change_delivery"
+# Editing a state value on the Flows page's State tab, as the admin's change form does.
+EDIT_STATE = "workflow.change_stateentry"
 
 # The page (its tab key) -> the permissions it needs.
 PAGES: dict[str, tuple[str, ...]] = {
@@ -48,6 +50,11 @@ def may_see(user, page: str) -> bool:
 def may_replay(user) -> bool:
     """Whether ``user`` may replay dead letters and cancel traces."""
     return is_staff(user) and user.has_perm(REPLAY)
+
+
+def may_edit_state(user) -> bool:
+    """Whether ``user`` may edit state values (and see them: the State tab's view)."""
+    return may_see(user, "state") and user.has_perm(EDIT_STATE)
 
 
 def may_follow(user) -> bool:

@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 
 from . import permissions
-from .views import endpoints, flows, logs, queues, traces
+from .views import endpoints, flows, logs, queues, state, traces
 
 # (name, URL name, permissions.PAGES key)
 PAGES = [
@@ -42,6 +42,18 @@ class WorkbenchAdminSite(admin.AdminSite):
                 "workbench/flows/steps/<str:name>/runs/",
                 page(flows.step_runs, "flows"),
                 name="workbench_step_runs",
+            ),
+            path(
+                "workbench/flows/traces/",
+                page(traces.flow_traces, "traces"),
+                name="workbench_flow_traces",
+            ),
+            # The Flows page's State tab: the edit (POST) takes the change permission too.
+            path("workbench/state/", page(state.entries, "state"), name="workbench_state"),
+            path(
+                "workbench/state/edit/",
+                page(state.edit, "state"),
+                name="workbench_state_edit",
             ),
             path("workbench/logs/", page(logs.page, "logs"), name="workbench_logs"),
             path("workbench/traces/", page(traces.page, "traces"), name="workbench_traces"),

@@ -543,3 +543,142 @@ def test_flows_page_cards_and_a_panel_over_the_graph_in_both_themes(workbench, b
     assert_fits(page)
     shot(page, workbench, "16-flows-panel-dark")
     context.close()
+
+
+# Last in the file, after the test above: its registrations change the run counts.
+@needs_chromium
+def test_flows_page_panel_tracing_state_and_logs_tabs_live_without_navigation(workbench, browser):
+    """Under the graph, a panel with Tracing, State and Logs tabs switched in the page
+    (no navigation; the tab in the URL's hash): Logs is seeded with the flow's last
+    lines, each with its fields inline, and a new registration's lines appear live at
+    the top; its trace appears live in Tracing, and picking it shows its timeline; a
+    state value is shown as JSON, refused when edited into something not JSON, and
+    saved as JSON; the panel's height is dragged and kept. In both themes."""
+    if workbench.layer != "in-memory":
+        pytest.skip("the page is drawn the same on each channel layer")
+    seed = {"name": "Seed", "email": f"seed-{time.time_ns()}@example.com", "password": "pass1234"}
+    assert workbench.post("/users/register", seed).status_code == 201
+    context, page = logged_in(browser, workbench)
+    page.goto(f"{workbench.base}/admin/workbench/flows/")
+    wait_live(page)
+    page.evaluate("window.notReloaded = true")
+    tabs = page.locator(".wb-dock-tabs [role=tab]")
+    assert tabs.all_inner_texts() == ["Tracing", "State", "Logs"]
+    assert page.locator("#wb-dock-tracing").is_visible()
+
+    page.click("#wb-tab-logs")
+    assert page.evaluate("location.hash") == "#logs"
+    assert page.locator("#wb-dock-tracing").is_hidden()
+    logs = page.locator("#wb-flow-logs")
+    seeded = logs.locator("tr", has_text=seed["email"]).first  # its fields, inline
+    seeded.wait_for()
+    assert "email=" + seed["email"] in seeded.inner_text()
+
+    # A registration while the page is open: its lines at the top, its trace in Tracing.
+    name = "Live <script>alert(1)</script>"
+    body = {"name": name, "email": f"live-{time.time_ns()}@example.com", "password": "pass1234"}
+    answer = workbench.post("/users/register", body)
+    assert answer.status_code == 201
+    user_id = answer.json()["userId"]
+    trace_id = answer.headers["X-Trace-Id"]
+    logs.locator("tr", has_text="Notification logged successfully").first.wait_for(timeout=15_000)
+    registering = logs.locator("tr", has_text="Registering new user").filter(has_text=body["email"])
+    registering.wait_for()
+    assert "name=" + name in registering.inner_text()  # text, not markup
+    assert logs.locator("script").count() == 0
+    assert logs.locator("tr:not([hidden])").first.get_attribute("data-id") == max(
+        logs.locator("tr[data-id]").evaluate_all("rows => rows.map(r => r.dataset.id)"), key=int
+    )
+    page.select_option("#wb-log-step", "SendWelcomeEmail")
+    shown = logs.locator("tr[data-id]:not([hidden]) .wb-log-step").all_inner_texts()
+    assert shown and set(shown) == {"SendWelcomeEmail"}
+    page.select_option("#wb-log-step", "")
+    page.fill("#wb-log-filter", body["email"])
+    assert logs.locator("tr[data-id]:not([hidden])").count() >= 1
+    assert all(
+        body["email"] in text
+        for text in logs.locator("tr[data-id]:not([hidden])").all_inner_texts()
+    )
+    page.fill("#wb-log-filter", "")
+    shot(page, workbench, "17-flows-logs-light")
+
+    page.click("#wb-tab-tracing")
+    assert page.evaluate("location.hash") == "#tracing"
+    page.locator(f'#wb-flow-traces li[data-trace="{trace_id}"]').wait_for()
+    page.fill("#wb-trace-search", body["email"])
+    found = page.locator("#wb-flow-traces li[data-trace]")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#wb-flow-traces li[data-trace]').length === 1"
+    )
+    picked = found.first.get_attribute("data-trace")
+    assert picked == trace_id
+    found.first.locator("button").click()
+    timeline = page.locator("#wb-flow-timeline")
+    page.wait_for_function(
+        """() => document.querySelectorAll(
+            '#wb-flow-timeline .wb-bar-row[data-status="succeeded"]').length === 4""",
+        timeout=15_000,
+    )
+    assert timeline.locator(".wb-bar-label").first.inner_text() == "RegisterUser"
+    assert timeline.locator(".wb-timeline-head a").inner_text() == picked
+    page.fill("#wb-trace-search", "")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#wb-flow-traces li[data-trace]').length > 1"
+    )
+    # A new trace appears live at the top of the list.
+    another = {
+        "name": "Later",
+        "email": f"later-{time.time_ns()}@example.com",
+        "password": "pass1234",
+    }
+    assert workbench.post("/users/register", another).status_code == 201
+    page.wait_for_function(
+        """(picked) => document.querySelector('#wb-flow-traces li[data-trace]').dataset.trace
+            !== picked && document.querySelector('#wb-flow-traces li.wb-picked') !== null""",
+        arg=picked,
+        timeout=15_000,
+    )
+    shot(page, workbench, "18-flows-tracing-light")
+
+    page.click("#wb-tab-state")
+    assert page.evaluate("location.hash") == "#state"
+    page.locator('#wb-state-groups li[data-group="users"] button').click()
+    page.locator(f'#wb-state-keys li[data-key="{user_id}"] button').click()
+    value = page.locator("#wb-state-json")
+    assert json.loads(value.inner_text())["email"] == body["email"]
+    page.click("#wb-state-edit")
+    page.fill("#wb-state-text", '{"name": ')
+    page.click(".wb-state-form button[type=submit]")
+    page.locator("#wb-state-error", has_text="Not JSON").wait_for()
+    edited = {"name": "Edited", "email": body["email"], "tags": ["a", "<b>"]}
+    page.fill("#wb-state-text", json.dumps(edited))
+    page.click(".wb-state-form button[type=submit]")
+    page.locator("#wb-state-json", has_text="Edited").wait_for()
+    assert json.loads(page.locator("#wb-state-json").inner_text()) == edited
+
+    # The panel's height, dragged by its handle, kept for the next visit.
+    handle = box(page.locator("#wb-dock-handle"))
+    before = box(page.locator("#wb-dock"))[3]
+    page.mouse.move(handle[0] + handle[2] / 2, handle[1] + handle[3] / 2)
+    page.mouse.down()
+    page.mouse.move(handle[0] + handle[2] / 2, handle[1] + handle[3] / 2 - 100, steps=5)
+    page.mouse.up()
+    after = box(page.locator("#wb-dock"))[3]
+    assert abs(after - before - 100) <= 2, (before, after)
+    assert page.evaluate("window.notReloaded") is True, "a tab or an action loaded a page"
+    shot(page, workbench, "19-flows-state-light")
+
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    assert page.evaluate("location.hash") == "#state"
+    assert abs(box(page.locator("#wb-dock"))[3] - after) <= 2
+    page.locator('#wb-state-groups li[data-group="users"] button').click()
+    page.locator(f'#wb-state-keys li[data-key="{user_id}"] button').click()
+    shot(page, workbench, "20-flows-state-dark")
+    page.click("#wb-tab-tracing")
+    page.locator("#wb-flow-traces li[data-trace] button").first.click()
+    page.locator("#wb-flow-timeline .wb-bar-row").first.wait_for()
+    shot(page, workbench, "21-flows-tracing-dark")
+    page.click("#wb-tab-logs")
+    shot(page, workbench, "22-flows-logs-dark")
+    context.close()

@@ -27,6 +27,8 @@ URLS = [
     ("workbench_trace_timeline", (TRACE,), "traces"),
     ("workbench_trace_tables", (TRACE,), "traces"),
     ("workbench_trace_rows", (), "traces"),
+    ("workbench_flow_traces", (), "traces"),
+    ("workbench_state", (), "state"),
     ("workbench_queues", (), "queues"),
     ("workbench_queue_counts", (), "queues"),
     ("workbench_endpoints", (), "endpoints"),

@@ -1,5 +1,6 @@
 """Flows: the graph of a flow, its steps' configs, run counts that update live, and
-when each cron step runs next."""
+when each cron step runs next; under the graph, a panel with the flow's traces, the
+state and the flow's log lines, each tab shown to those who may see what it shows."""
 
 from datetime import timedelta
 
@@ -8,14 +9,16 @@ from django.http import Http404, JsonResponse
 from django.utils import timezone
 
 from workflow.graph import flow_steps
-from workflow.models import Run
+from workflow.models import LogEntry, Run
 from workflow.registry import registry
 
-from .. import describe, graph
+from .. import describe, graph, permissions
+from ..live import log_message
 from .common import render
 
 COUNTED_SINCE = timedelta(hours=24)
 LAST_RUNS = 10
+LAST_LOGS = 100
 
 
 BUCKETS = ("running", "succeeded", "refused", "failed")
@@ -55,6 +58,13 @@ def page(request, site):
             step_name__in=step_names, status=Run.Status.RUNNING, started_at__gte=since
         ).values_list("id", flat=True)[:1000]
     )
+    user = request.user
+    shown = {key: permissions.may_see(user, key) for key in ("traces", "state", "logs")}
+    lines = (
+        LogEntry.objects.filter(step_name__in=[step.name for step in steps]).order_by("-id")
+        if shown["logs"] and steps
+        else LogEntry.objects.none()
+    )
     return render(
         request,
         site,
@@ -65,7 +75,11 @@ def page(request, site):
         flow=flow,
         kinds=[(kind, graph.KIND_NAMES[kind]) for kind in ("api", "event", "cron", "noop")],
         drawing=drawing,
+        shown=shown,
+        may_edit_state=permissions.may_edit_state(user),
         live_state={
+            # The last lines of the flow's steps, newest first, for the Logs tab.
+            "logs": [log_message(line) for line in lines[:LAST_LOGS]],
             "steps": {step.name: describe.step_detail(step) for step in steps},
             "counts": counts,
             "running": running,

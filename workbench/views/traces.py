@@ -6,11 +6,14 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Max, Q, TextField
 from django.db.models.functions import Cast
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils import timezone
 
+from workflow.graph import flow_steps
 from workflow.models import Delivery, Event, LogEntry, Run, Trace
+from workflow.registry import registry
 
+from .. import graph
 from .common import render
 
 PAGE = 50
@@ -210,4 +213,50 @@ def timeline(request, site, trace_id):
         "Timeline",
         bars=bars,
         span_ms=span_ms,
+    )
+
+
+FLOW_TRACES = 30
+
+
+def of_flow(step_names, query=""):
+    """The newest traces that ran one of ``step_names``; with ``query``, those whose id
+    starts with it or is it, that ran a step whose name contains it, or whose events'
+    data contain it."""
+    ran = Run.objects.filter(step_name__in=step_names).values("trace_id")
+    traces = Trace.objects.filter(trace_id__in=ran)
+    query = query.strip()
+    if query:
+        by_step = Run.objects.filter(step_name__in=step_names, step_name__icontains=query)
+        found = Q(trace_id__in=matching(query).values("trace_id")) | Q(
+            trace_id__in=by_step.values("trace_id")
+        )
+        if re.fullmatch(r"[0-9a-f]{4,32}", query.lower()):
+            found |= Q(trace_id__startswith=query.lower())
+        traces = traces.filter(found)
+    return list(traces.order_by("-id")[:FLOW_TRACES])
+
+
+def flow_traces(request, site):
+    """A flow's newest traces (JSON), searched by ``?q=``, for the Flows page's Tracing
+    tab, which fetches them again as runs start and finish."""
+    flow = request.GET.get("flow") or next(iter(graph.flows()), "")
+    step_names = [step.name for step in flow_steps(registry, flow)] if flow else []
+    if not step_names:
+        raise Http404(f"No flow named {flow!r}")
+    return JsonResponse(
+        {
+            "traces": [
+                {
+                    "traceId": row.trace.trace_id,
+                    "entryStep": row.trace.entry_step,
+                    "startedAt": row.trace.started_at.isoformat(),
+                    "status": row.status,
+                    "runs": row.runs,
+                    "durationMs": row.duration_ms,
+                    "statusCode": row.status_code,
+                }
+                for row in summaries(of_flow(step_names, request.GET.get("q", "")))
+            ]
+        }
     )
