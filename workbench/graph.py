@@ -233,6 +233,11 @@ def drawing(flow, now=None):
 
 
 def flows():
-    """Flow names for the dropdown: the flow with the most steps first, then by name."""
-    sizes = {name: len(flow_steps(registry, name)) for name in registry.flows()}
-    return sorted(sizes, key=lambda name: (-sizes[name], name))
+    """Flow names for the dropdown, in the order their first steps were registered (the
+    apps' order in INSTALLED_APPS, then their step files'): the first is the page's
+    default."""
+    found = {}
+    for step in registry:
+        for name in step.config.flows:
+            found.setdefault(name, len(found))
+    return sorted(found, key=found.get)

@@ -159,3 +159,15 @@ def test_a_cron_card_says_its_next_run_in_the_servers_time_zone(steps, settings)
     assert nightly.next_run.label == "08:45:00"
     assert nightly.next_run.full == "2025-01-06 08:45:00 IST"
     assert nightly.next_run.as_json()["at"] == "2025-01-06T08:45:00+05:30"
+
+
+def test_flows_are_listed_in_the_order_their_first_steps_were_registered(steps):
+    """The dropdown's order, whose first flow the Flows page opens: the apps' order in
+    INSTALLED_APPS (users before bookings in this project), not by name or size."""
+    from workbench import graph as drawing
+    from workflow.steps import EventStep
+
+    steps.add(EventStep(name="Z1", subscribes=["t"], flows=["zeta"]), lambda i, c: None)
+    steps.add(EventStep(name="A1", subscribes=["t"], flows=["alpha", "zeta"]), lambda i, c: None)
+    steps.add(EventStep(name="A2", subscribes=["t"], flows=["alpha"]), lambda i, c: None)
+    assert drawing.flows() == ["zeta", "alpha"]
