@@ -25,6 +25,10 @@ SCRIPTS = {
         rf"as recorded in the database .* median {NUMBER} s, p95 {NUMBER} s",
         rf"baseline: the flow's floor .* ratio median / floor = {NUMBER}x",
     ],
+    "bookings.py": [
+        rf"sqlite .* saga, POST returned -> confirmed \(n=5\): median {NUMBER} s, p95 {NUMBER} s",
+        rf"baseline: the flow's floor .* ratio median / floor = {NUMBER}x",
+    ],
     "hops.py": [
         rf"sqlite .* hop emit -> handler start \(n=20\): median +{NUMBER} ms, p99 +{NUMBER} ms",
         rf"baseline: async_task -> function start .* median +{NUMBER} ms",
