@@ -551,9 +551,9 @@ def test_flows_page_panel_tracing_state_and_logs_tabs_live_without_navigation(wo
     """Under the graph, a panel with Tracing, State and Logs tabs switched in the page
     (no navigation; the tab in the URL's hash): Logs is seeded with the flow's last
     lines, each with its fields inline, and a new registration's lines appear live at
-    the top; its trace appears live in Tracing, and picking it shows its timeline; a
-    state value is shown as JSON, refused when edited into something not JSON, and
-    saved as JSON; the panel's height is dragged and kept. In both themes."""
+    the top; its trace appears live in Tracing, and picking it shows its timeline, events
+    and deliveries; a state value is shown as JSON, refused when edited into something
+    not JSON, and saved as JSON; a new user's state appears live; the panel's height is dragged and kept. In both themes."""
     if workbench.layer != "in-memory":
         pytest.skip("the page is drawn the same on each channel layer")
     seed = {"name": "Seed", "email": f"seed-{time.time_ns()}@example.com", "password": "pass1234"}
@@ -621,6 +621,14 @@ def test_flows_page_panel_tracing_state_and_logs_tabs_live_without_navigation(wo
     )
     assert timeline.locator(".wb-bar-label").first.inner_text() == "RegisterUser"
     assert timeline.locator(".wb-timeline-head a").inner_text() == picked
+    # Beside its timeline, the trace's events and its deliveries as they ended.
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('#wb-flow-trace-tables .wb-status')]
+            .filter((s) => s.textContent === "succeeded").length === 3""",
+        timeout=15_000,
+    )
+    tables = page.locator("#wb-flow-trace-tables")
+    assert tables.locator("code", has_text="email.sent").count() == 1
     page.fill("#wb-trace-search", "")
     page.wait_for_function(
         "() => document.querySelectorAll('#wb-flow-traces li[data-trace]').length > 1"
@@ -655,6 +663,19 @@ def test_flows_page_panel_tracing_state_and_logs_tabs_live_without_navigation(wo
     page.click(".wb-state-form button[type=submit]")
     page.locator("#wb-state-json", has_text="Edited").wait_for()
     assert json.loads(page.locator("#wb-state-json").inner_text()) == edited
+
+    # State follows the handlers: a new user's key appears in the open group, and its
+    # value, once picked, shows it active when its account setup has run.
+    fresh = {
+        "name": "Fresh",
+        "email": f"fresh-{time.time_ns()}@example.com",
+        "password": "pass1234",
+    }
+    fresh_id = workbench.post("/users/register", fresh).json()["userId"]
+    fresh_key = page.locator(f'#wb-state-keys li[data-key="{fresh_id}"] button')
+    fresh_key.wait_for(timeout=10_000)
+    fresh_key.click()
+    page.locator("#wb-state-json", has_text='"status": "active"').wait_for(timeout=15_000)
 
     # The panel's height, dragged by its handle, kept for the next visit.
     handle = box(page.locator("#wb-dock-handle"))

@@ -189,22 +189,29 @@
     let picked = null;
     let loaded = false;
 
+    const fragment = function (url, traceId) {
+      return fetch(url.replace("TRACE_ID", encodeURIComponent(traceId)), { credentials: "same-origin" }).then(function (response) {
+        return response.ok ? response.text() : Promise.reject(response.status);
+      });
+    };
+
+    // The picked trace: its timeline, then its events and deliveries, fetched again
+    // as its runs change.
     const loadTimeline = function () {
       if (!picked) return;
       const traceId = picked;
-      fetch(tracing.dataset.timelineUrl.replace("TRACE_ID", encodeURIComponent(traceId)), { credentials: "same-origin" })
-        .then(function (response) {
-          return response.ok ? response.text() : Promise.reject(response.status);
-        })
-        .then(function (html) {
+      Promise.all([fragment(tracing.dataset.timelineUrl, traceId), fragment(tracing.dataset.tablesUrl, traceId)])
+        .then(function ([bars, tables]) {
           if (traceId !== picked) return;
           const head = wb.el("div", { class: "wb-timeline-head" }, [
             wb.el("span", { text: "Trace " }),
             wb.el("a", { href: wb.traceUrl(traceId), text: traceId }),
           ]);
           const body = wb.el("div", { class: "wb-timeline-body" });
-          body.innerHTML = html; // rendered (and escaped) by the server's template
-          timeline.replaceChildren(head, body);
+          body.innerHTML = bars; // rendered (and escaped) by the server's templates
+          const more = wb.el("div", { class: "wb-trace-tables", id: "wb-flow-trace-tables" });
+          more.innerHTML = tables;
+          timeline.replaceChildren(head, body, more);
           timeline.dataset.trace = traceId;
         })
         .catch(function () {});
@@ -275,6 +282,7 @@
     const mayEdit = statePanel.dataset.mayEdit === "1";
     let group = "";
     let entries = [];
+    let shown = null; // the key whose value is shown (not while it is being edited)
 
     const picker = function (listEl, attribute, value, children, onPick) {
       const button = wb.el("button", { type: "button" }, children);
@@ -291,6 +299,7 @@
     };
 
     const showValue = function (entry) {
+      shown = entry.key;
       mark(keys, "key", entry.key);
       const pretty = JSON.stringify(entry.value, null, 2);
       const title = wb.el("div", { class: "wb-timeline-head" }, [
@@ -303,6 +312,7 @@
       const edit = wb.el("button", { type: "button", class: "button", id: "wb-state-edit", text: "Edit" });
       valueBox.append(edit);
       edit.addEventListener("click", function () {
+        shown = null; // an edit in progress is not replaced by what the server says
         const text = wb.el("textarea", { id: "wb-state-text", rows: 10, spellcheck: "false", "aria-label": "Value as JSON" });
         text.value = pretty;
         const save = wb.el("button", { type: "submit", class: "button default", text: "Save" });
@@ -345,10 +355,13 @@
       });
     };
 
-    const showGroup = function (name) {
+    // A group's keys; ``again``: the same group fetched again (live), keeping the key
+    // picked, and its value shown as it is now (flashed when it changed).
+    const showGroup = function (name, again) {
       group = name;
       mark(groups, "group", name);
       getJson(statePanel.dataset.url + "?group=" + encodeURIComponent(name)).then(function (data) {
+        if (group !== name) return;
         entries = data.entries;
         const items = entries.map(function (entry) {
           return picker(keys, "key", entry.key, [wb.el("span", { class: "wb-pick-title", title: entry.key, text: entry.key })], function () {
@@ -356,14 +369,26 @@
           });
         });
         keys.replaceChildren.apply(keys, items);
-        valueBox.replaceChildren(wb.el("p", { class: "wb-quiet wb-placeholder", text: "Pick a key of " + name + "." }));
+        if (!again) {
+          shown = null;
+          valueBox.replaceChildren(wb.el("p", { class: "wb-quiet wb-placeholder", text: "Pick a key of " + name + "." }));
+          return;
+        }
+        if (shown === null) return;
+        const entry = entries.find(function (e) {
+          return e.key === shown;
+        });
+        const before = document.getElementById("wb-state-json");
+        if (entry) {
+          const changed = !before || before.textContent !== JSON.stringify(entry.value, null, 2);
+          showValue(entry);
+          if (changed) valueBox.querySelector("pre").classList.add("wb-changed");
+        }
       });
     };
 
     let stateLoaded = false;
-    loaders.state = function () {
-      if (stateLoaded) return;
-      stateLoaded = true;
+    const loadGroups = function () {
       getJson(statePanel.dataset.url).then(function (data) {
         const items = data.groups.map(function (g) {
           return picker(groups, "group", g.group, [
@@ -375,8 +400,24 @@
         });
         if (!items.length) items.push(wb.el("li", { class: "wb-quiet wb-pick-empty", text: "No state yet." }));
         groups.replaceChildren.apply(groups, items);
+        if (group) mark(groups, "group", group);
       });
     };
+    loaders.state = function () {
+      if (stateLoaded) return;
+      stateLoaded = true;
+      loadGroups();
+    };
+    // Handlers write state as they run: when a run finishes, the groups, the open
+    // group's keys and the value shown are fetched again.
+    const refreshState = debounced(function () {
+      loadGroups();
+      if (group) showGroup(group, true);
+    }, 400);
+    document.addEventListener("wb:message", function (event) {
+      const run = event.detail;
+      if (stateLoaded && run.kind === "run" && run.finishedAt) refreshState();
+    });
   }
 
   show(location.hash.slice(1));
