@@ -416,3 +416,21 @@ def test_a_traces_events_and_deliveries_and_the_newest_traces_are_served_alone(s
     for query in ("?q=zoe", f"?before={Trace.objects.get(trace_id=trace_id(2)).pk}"):
         listed = staff_client.get(url("workbench_traces") + query).content.decode()
         assert "data-url=" not in listed.split('id="wb-traces"')[1].split(">")[0]
+
+
+def test_a_log_lines_fields_are_shown_inline_as_the_console_prints_them(staff_client):
+    """key=value after the message (a string as it is, anything else as JSON, escaped),
+    the indented JSON a click away, on the Logs page and a trace's page."""
+    traced(1)
+    LogEntry.objects.create(
+        level="info",
+        message="Sending welcome email",
+        step_name="SendWelcomeEmail",
+        trace_id=trace_id(1),
+        fields={"email": "<b>a@example.com</b>", "attempt": 2, "tags": ["x"]},
+    )
+    for page in (url("workbench_logs"), url("workbench_trace", trace_id(1))):
+        html = staff_client.get(page).content.decode()
+        inline = re.search(r'<span class="wb-fields">(.*?)</span></summary>', html).group(1)
+        text = re.sub(r"<[^>]+>", "", inline)
+        assert text == "email=&lt;b&gt;a@example.com&lt;/b&gt;attempt=2tags=[&quot;x&quot;]", page

@@ -115,15 +115,7 @@
     const filter = document.getElementById("wb-log-filter");
 
     const logRow = function (line) {
-      const fields = wb.el("span", { class: "wb-fields" });
-      Object.entries(line.fields || {}).forEach(function ([key, value]) {
-        fields.append(
-          wb.el("span", { class: "wb-field" }, [
-            wb.el("span", { class: "wb-field-key", text: key + "=" }),
-            wb.el("span", { text: typeof value === "string" ? value : JSON.stringify(value) }),
-          ])
-        );
-      });
+      const fields = wb.fields(line.fields);
       const row = wb.el("tr", { class: "wb-line wb-level-" + line.level, "data-id": line.id, "data-step": line.step }, [
         wb.el("td", { class: "wb-time", text: wb.time(line.time) }),
         wb.el("td", {}, [wb.el("span", { class: "wb-level", text: line.level })]),

@@ -50,6 +50,19 @@
       });
       return node;
     },
+    // A log line's fields inline, as the console prints them: key=value ...
+    fields: function (fields) {
+      const shown = window.workbench.el("span", { class: "wb-fields" });
+      Object.entries(fields || {}).forEach(function ([key, value]) {
+        shown.append(
+          window.workbench.el("span", { class: "wb-field" }, [
+            window.workbench.el("span", { class: "wb-field-key", text: key + "=" }),
+            window.workbench.el("span", { text: typeof value === "string" ? value : JSON.stringify(value) }),
+          ])
+        );
+      });
+      return shown;
+    },
     time: function (iso) {
       return iso ? new Date(iso).toISOString().slice(11, 23) : "";
     },

@@ -31,7 +31,7 @@
 
   function row(line) {
     const details = wb.el("details", {}, [
-      wb.el("summary", { text: line.message }),
+      wb.el("summary", {}, [wb.el("span", { text: line.message }), wb.fields(line.fields)]),
       wb.el("pre", { text: JSON.stringify(line.fields, null, 2) }),
     ]);
     return wb.el("tr", { class: "wb-line wb-level-" + line.level + " wb-new", "data-id": line.id }, [
