@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from workflow.diagrams import join_summary, where
-from workflow.graph import flow_graph, flow_steps
+from workflow.graph import flow_graph
 from workflow.registry import registry
 
 from .layout import layout

@@ -553,7 +553,8 @@ def test_flows_page_panel_tracing_state_and_logs_tabs_live_without_navigation(wo
     lines, each with its fields inline, and a new registration's lines appear live at
     the top; its trace appears live in Tracing, and picking it shows its timeline, events
     and deliveries; a state value is shown as JSON, refused when edited into something
-    not JSON, and saved as JSON; a new user's state appears live; the panel's height is dragged and kept. In both themes."""
+    not JSON, and saved as JSON; a new user's state appears live; the panel's height is
+    dragged and kept. In both themes."""
     if workbench.layer != "in-memory":
         pytest.skip("the page is drawn the same on each channel layer")
     seed = {"name": "Seed", "email": f"seed-{time.time_ns()}@example.com", "password": "pass1234"}

@@ -141,6 +141,13 @@ def test_a_state_value_is_edited_as_json_through_the_state_api(staff_client):
     response = staff_client.post(EDIT, {"group": "users", "key": "u1", "value": "NaN"})
     assert response.status_code == 400
     assert staff_client.get(EDIT).status_code == 405
+    for group, key, message in (
+        ("g" * 201, "u1", "A group is 200 characters at most."),
+        ("users", "k" * 501, "A key is 500 characters at most."),
+    ):
+        response = staff_client.post(EDIT, {"group": group, "key": key, "value": "1"})
+        assert (response.status_code, response.json()["error"]) == (400, message)
+    assert StateEntry.objects.count() == 1
 
 
 def test_editing_state_takes_the_change_permission_and_a_csrf_token(client):

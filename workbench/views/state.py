@@ -51,6 +51,10 @@ def edit(request, site):
     key = request.POST.get("key", "")
     if not group or not key:
         return JsonResponse({"error": "A group and a key are needed."}, status=400)
+    for name, given in (("group", group), ("key", key)):
+        longest = StateEntry._meta.get_field(name).max_length
+        if len(given) > longest:
+            return JsonResponse({"error": f"A {name} is {longest} characters at most."}, status=400)
     try:
         value = json.loads(request.POST.get("value", ""))
     except json.JSONDecodeError as error:
