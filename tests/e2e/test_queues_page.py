@@ -8,23 +8,18 @@ Screenshots are saved in test-artifacts/screenshots/queues-*.png (not committed)
 """
 
 import json
-import os
 import uuid
 
 import pytest
 
-from bench.stack import ROOT, Stack
+from bench.stack import Stack
+from tests.e2e.browsing import SHOTS, launched_chromium, needs_chromium
 from tests.e2e.probing import deliveries, emit, wait_for
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 PASSWORD = "queues-pass-123"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-needs_chromium = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM} (apt install chromium)"
-)
 
 CREATE_ADMIN = """
 from django.contrib.auth.models import User
@@ -46,13 +41,8 @@ def probe(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 def shot(page, name):

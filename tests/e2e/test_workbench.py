@@ -7,7 +7,6 @@ Screenshots of each page are saved in test-artifacts/screenshots/ (not committed
 """
 
 import json
-import os
 import re
 import socket
 import textwrap
@@ -15,12 +14,11 @@ import time
 
 import pytest
 
-from bench.stack import ROOT, Stack
+from bench.stack import Stack
+from tests.e2e.browsing import SHOTS, launched_chromium, needs_chromium
 from tests.e2e.conftest import scratch_env
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 PASSWORD = "workbench-pass-123"
 TUTORIAL_STEPS = [
     "RegisterUser",
@@ -31,9 +29,6 @@ TUTORIAL_STEPS = [
 ]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-needs_chromium = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM} (apt install chromium)"
-)
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
@@ -142,13 +137,8 @@ def workbench(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 def logged_in(browser, stack, username="admin"):
