@@ -87,15 +87,24 @@ def emit(
 def delivery_for(
     step: RegisteredStep, event: Event, now: datetime, delay: float | None
 ) -> Delivery:
-    """A delivery of ``event`` to ``step``, due after the emit's or the step's delay."""
+    """A delivery of ``event`` to ``step``, due after the emit's or the step's delay (or
+    its debounce), with its flow control's key and priority."""
     policy = QueuePolicy.for_step(step)
     wait = max(delay or 0, policy.delay_seconds)
+    flow = getattr(step.config, "flow_control", None)
+    if flow is None:
+        key, priority = None, 0
+    else:  # a debounced delivery waits its period for a newer event to supersede it
+        wait = max(wait, flow.debounce or 0)
+        key, priority = flow.key_of(event.data), flow.priority_of(event.data)
     return Delivery(
         event=event,
         step_name=step.name,
         trace_id=event.trace_id,
         due_at=now + timedelta(seconds=wait),
         message_group=policy.message_group(event.data),
+        flow_key=key,
+        priority=priority,
         created_at=now,
     )
 

@@ -95,6 +95,11 @@ class Delivery(models.Model):
     cron_slot = models.DateTimeField(null=True, blank=True)
     # fifo steps: deliveries with the same group run one at a time, in id (emit) order.
     message_group = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL: no group)
+    # Flow control (``workflow.flow_control``): the value of the step's key field in the
+    # event data (its concurrency, rate and debounce are counted per key), and the
+    # priority (higher first) among deliveries waiting for a place.
+    flow_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (NULL: no key)
+    priority = models.SmallIntegerField(default=0, db_default=0)
     # A replay is a new delivery of the same event and trace, linked to the one it re-runs.
     replay_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"

@@ -103,6 +103,7 @@ class Registry:
         self.problems = []
         self.step_files = set()  # every step file found (resolved), loaded or not
         self._subscribers = None
+        self._guarded = None
 
     # Loading -----------------------------------------------------------------
 
@@ -175,6 +176,7 @@ class Registry:
         step = RegisteredStep(config, handler, module, file)
         self.steps[config.name] = step
         self._subscribers = None
+        self._guarded = None
         return step
 
     # Queries -----------------------------------------------------------------
@@ -204,6 +206,17 @@ class Registry:
             ]
             self._subscribers[topic] = found
         return list(found)
+
+    def guarded(self):
+        """Names of the steps with flow control that a claim must check
+        (``workflow.flow_control``: concurrency, rate limit, debounce)."""
+        if self._guarded is None:
+            self._guarded = frozenset(
+                step.name
+                for step in self
+                if (flow := getattr(step.config, "flow_control", None)) and flow.guarded
+            )
+        return self._guarded
 
     def flows(self):
         names = {flow for step in self for flow in step.config.flows}

@@ -15,6 +15,8 @@ from croniter import croniter
 from rest_framework import serializers
 
 from .errors import StepConfigError
+from .flow_control import FlowControl
+from .flow_control import configure as configure_flow
 from .infrastructure import check_infrastructure
 from .middleware import classes_problem, middleware_problem
 from .topics import TopicError, check_name, check_pattern, is_pattern
@@ -281,12 +283,19 @@ class EventStep(Step):
 
     type: ClassVar[str] = "event"
     handler_params: ClassVar[tuple[str, ...]] = ("input", "ctx")
+    flow_control: FlowControl | None = field(init=False, default=None)
 
     subscribes: Sequence[str]
     input: Schema | None = None
     # Run once when every subscribed topic has arrived for one key (``workflow.joins``):
     # {"key": "bookingId", "timeout": 30, "on_timeout": "booking.join_timed_out"}.
     join: dict[str, Any] | None = None
+    # Flow control (``workflow.flow_control``): {"limit": 1, "key": "userId"} or an int;
+    # {"limit": 5, "period": 1}; {"period": 2, "key": "userId"}; an int or a function.
+    concurrency: int | dict[str, Any] | None = None
+    rate_limit: dict[str, Any] | None = None
+    debounce: dict[str, Any] | None = None
+    priority: int | Callable[[Any], int] = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -301,6 +310,14 @@ class EventStep(Step):
             self.join = _join(self.join, self.subscribes)
             if self.join["on_timeout"] not in self.emit_topics:  # the framework emits it
                 self.emits = (*self.emits, Emit(self.join["on_timeout"], label="timeout"))
+        self.flow_control = configure_flow(
+            self.concurrency, self.rate_limit, self.debounce, self.priority
+        )
+        if self.join is not None and self.debounce is not None:
+            raise StepConfigError(
+                "a join step cannot debounce: each arrival is a part of the join, none "
+                "supersedes another; debounce the step that emits them instead"
+            )
 
     @property
     def subscribe_topics(self) -> Sequence[str]:

@@ -106,6 +106,56 @@ def test_fifo_deliveries_of_a_group_run_one_at_a_time_in_emit_order(probe):
             assert before["finished"] <= after["started"], "two runs of one group overlapped"
 
 
+def test_twenty_events_of_one_key_with_concurrency_1_never_overlap(probe):
+    """concurrency={"limit": 1, "key": "key"}: 20 events of one key, emitted at once,
+    run one at a time on a cluster of several workers; another key runs beside them."""
+    key = uuid.uuid4().hex[:8]
+    items = [{"key": key, "n": n} for n in range(20)] + [{"key": f"{key}-b", "n": 0}]
+    trace = emit(probe, "probe.one_at_a_time", items)
+    found = wait_for(finished(probe, trace, "OneAtATime", 21), 30, "one at a time", probe)
+    assert all(d["status"] == "succeeded" for d in found)
+    ran = state_values(probe, "probe-one-at-a-time")  # each handler's [start, end]
+    intervals = sorted(ran[f"{key}/{n}"] for n in range(20))
+    for before, after in zip(intervals, intervals[1:], strict=False):
+        assert before[1] <= after[0], f"two runs of one key overlapped: {before} {after}"
+    assert ran[f"{key}-b/0"][0] < intervals[-1][0], "the other key waited for this one"
+
+
+def test_a_rate_limit_of_5_a_second_spreads_20_events_over_about_4_seconds(probe):
+    """rate_limit={"limit": 5, "period": 1}: no second holds more than 5 starts, and
+    the 20 take about 3 to 4 s from the first start to the last."""
+    trace = emit(probe, "probe.throttled", [{"n": n} for n in range(20)])
+    found = wait_for(finished(probe, trace, "Throttled", 20), 30, "throttled", probe)
+    assert all(d["status"] == "succeeded" for d in found)
+    starts = sorted(
+        seconds_between("1970-01-01", runs(probe, d["id"])[0]["started"]) for d in found
+    )
+    for n, start in enumerate(starts[5:], 5):
+        assert start - starts[n - 5] >= 0.999, f"6 starts within 1 s: {starts[n - 5 : n + 1]}"
+    spread = starts[-1] - starts[0]
+    assert 3.0 <= spread < 5.0, spread
+
+
+def test_a_debounced_burst_runs_its_last_event_once_a_second_after_it(probe):
+    """debounce={"period": 1, "key": "key"}: five events of one key within 0.2 s make
+    one run, with the last event's data; the other four are cancelled as superseded."""
+    key = uuid.uuid4().hex[:8]
+    trace = emit(probe, "probe.debounced", [{"key": key, "n": n} for n in range(5)])
+
+    def ended():
+        found = deliveries(probe, trace, "Debounced")
+        done = [d for d in found if d["status"] in ("succeeded", "cancelled", "dead")]
+        return found if len(done) == 5 else None
+
+    found = wait_for(ended, 15, "debounced", probe)
+    assert [d["status"] for d in found] == ["cancelled"] * 4 + ["succeeded"]
+    assert state_values(probe, "probe-debounced")[key] == 4
+    (created,) = probe.query(
+        "SELECT max(created_at) FROM workflow_event WHERE trace_id = ?", (trace,)
+    )
+    assert seconds_between(created[0], runs(probe, found[-1]["id"])[0]["started"]) >= 1.0
+
+
 def test_delayed_emit_runs_after_its_delay_within_one_second(probe):
     """emit(delay=1.5) is not run before 1.5 s, and runs less than 1 s after that."""
     trace = emit(probe, "probe.count", [{"n": 1}], delay=1.5)

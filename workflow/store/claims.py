@@ -17,6 +17,7 @@ from django.utils import timezone
 from ..models import Delivery, PausedQueue, Run
 from ..policy import QueuePolicy
 from ..registry import registry
+from . import gates
 from .records import Claim
 
 Status = Delivery.Status
@@ -89,10 +90,11 @@ class ClaimsMixin:
         """Take each of ``delivery_ids`` that can be taken now, for ``worker``; returns a
         ``Claim`` for each one taken.
 
-        Due pending deliveries outside any fifo group (nearly all) are claimed together,
-        in one transaction; the others still claimable (fifo ones, and those whose lease
-        ran out) one by one. A delivery whose lease ran out on its last allowed attempt
-        is dead instead (a handler that kills its worker is not retried for ever).
+        Due pending deliveries outside any fifo group and flow control (nearly all) are
+        claimed together, in one transaction; the others still claimable (fifo ones,
+        those of steps with limits, and those whose lease ran out) one by one, the
+        highest priority first. A delivery whose lease ran out on its last allowed
+        attempt is dead instead (a handler that kills its worker is not retried for ever).
         """
         now = timezone.now()
         token = uuid.uuid4()  # one per batch: a claim is told apart by (pk, token)
@@ -100,24 +102,29 @@ class ClaimsMixin:
         taken = {claim.pk for claim in claimed}
         rest = [pk for pk in delivery_ids if pk not in taken]
         if rest:
-            others = Delivery.objects.filter(claimable(now), pk__in=rest)
+            others = Delivery.objects.filter(claimable(now), pk__in=rest).order_by(
+                "-priority", "pk"
+            )
             for pk in others.values_list("pk", flat=True):
                 if (claim := self._claim_one(pk, worker)) is not None:
                     claimed.append(claim)
         return claimed
 
     def claim_pending(self, delivery_ids, token, now, worker):
-        """Claim those of ``delivery_ids`` pending, due and in no fifo group: one
-        compare-and-set UPDATE, one read of what it took (with the events), one INSERT
-        of their runs."""
+        """Claim those of ``delivery_ids`` pending, due, in no fifo group and of no
+        guarded step (``gates``): one compare-and-set UPDATE, one read of what it took
+        (with the events), one INSERT of their runs."""
         with transaction.atomic():
-            taken = Delivery.objects.filter(
+            candidates = Delivery.objects.filter(
                 not_paused(),
                 pk__in=delivery_ids,
                 status=Status.PENDING,
                 due_at__lte=now,
                 message_group=None,
-            ).update(
+            )
+            if guarded := gates.guarded_steps():
+                candidates = candidates.exclude(step_name__in=list(guarded))
+            taken = candidates.update(
                 status=Status.RUNNING,
                 attempts=F("attempts") + 1,
                 claim_token=token,
@@ -146,16 +153,21 @@ class ClaimsMixin:
         if delivery.status == Status.RUNNING and delivery.attempts > policy.max_retries:
             self._bury(delivery, now)
             return None
-        held = {
-            "status": Status.RUNNING,
-            "attempts": delivery.attempts + 1,
-            "claim_token": uuid.uuid4(),
-            "claimed_until": now + timedelta(seconds=policy.visibility_timeout),
-            "claimed_by": worker,
-            # The job that woke it is spent: if this lease runs out, the sweeper wakes it.
-            "enqueued_at": None,
-        }
         with transaction.atomic():
+            if delivery.step_name in gates.guarded_steps():
+                self.lock_step(delivery.step_name)
+                now = timezone.now()  # its turn came: the run starts now, in lock order
+                if self._held_back(delivery, now):
+                    return None
+            held = {
+                "status": Status.RUNNING,
+                "attempts": delivery.attempts + 1,
+                "claim_token": uuid.uuid4(),
+                "claimed_until": now + timedelta(seconds=policy.visibility_timeout),
+                "claimed_by": worker,
+                # The job that woke it is spent: if this lease runs out, the sweeper wakes it.
+                "enqueued_at": None,
+            }
             if not _as_read(delivery).update(**held):
                 return None
             _interrupt_presumed_dead(delivery, now)
@@ -164,6 +176,28 @@ class ClaimsMixin:
             run = Run.of_attempt(delivery, worker, now)
             run.save()
         return Claim(delivery, run)
+
+    def _held_back(self, delivery, now):
+        """Whether flow control (``gates.hold``) keeps ``delivery`` from starting now; if
+        so it is cancelled (superseded), due again later (the rate window), or left
+        for the sweeper and the next freed place. Called in the claim's transaction,
+        after ``lock_step``."""
+        hold = gates.hold(delivery, now)
+        if hold is None:
+            return False
+        if hold.superseded_by is not None:
+            _as_read(delivery).update(**ended(Status.CANCELLED, now, hold.reason))
+            _interrupt_presumed_dead(delivery, now)
+        elif hold.until is not None:
+            _as_read(delivery).update(due_at=hold.until, enqueued_at=None, last_error=hold.reason)
+        else:
+            _as_read(delivery).update(enqueued_at=None)
+        return True
+
+    def lock_step(self, step_name):
+        """Make the claims of ``step_name`` take turns until this transaction ends. The
+        ORM store needs nothing: SQLite's transactions begin IMMEDIATE (one writer at
+        a time); ``PostgresStore`` takes an advisory lock."""
 
     def _bury(self, delivery, now):
         """A lease that ran out on the last attempt allowed: the delivery is dead."""

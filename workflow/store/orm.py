@@ -13,6 +13,7 @@ from django.utils import timezone
 from ..errors import NotReplayable
 from ..logs import python_logger
 from ..models import Delivery, Event, LogEntry, Run, Trace
+from . import gates
 from .claims import ClaimsMixin, claimable, ended
 from .outcomes import OutcomesMixin
 from .records import Cancelled
@@ -99,6 +100,8 @@ class DeliveryStore(ClaimsMixin, OutcomesMixin):
                     step_name=delivery.step_name,
                     trace_id=delivery.trace_id,
                     message_group=delivery.message_group,
+                    flow_key=delivery.flow_key,
+                    priority=delivery.priority,
                     replay_of=delivery,
                     due_at=now,
                     created_at=now,
@@ -159,8 +162,9 @@ class DeliveryStore(ClaimsMixin, OutcomesMixin):
 
     def take_due(self, now, stale_before=None):
         """The sweeper's pick: up to ``SWEEP_BATCH`` claimable deliveries that no job
-        carries (or whose job was sent before ``stale_before``), marked as carried; a
-        fifo delivery behind an earlier live one of its group waits for that one."""
+        carries (or whose job was sent before ``stale_before``), marked as carried, the
+        highest priority first; a fifo delivery behind an earlier live one of its group
+        waits for that one, and one of a step at its concurrency limit for a place."""
         unwoken = Q(enqueued_at__isnull=True)
         if stale_before is not None:
             unwoken |= Q(enqueued_at__lt=stale_before)
@@ -173,12 +177,14 @@ class DeliveryStore(ClaimsMixin, OutcomesMixin):
         due = Delivery.objects.filter(claimable(now) & unwoken).filter(
             Q(message_group__isnull=True) | ~Exists(ahead)
         )
+        if (full := gates.blocked()) is not None:  # concurrency limits with no place free
+            due = due.exclude(full)
         if not due.exists():
             return []
         with transaction.atomic():
             ids = list(
                 due.select_for_update(skip_locked=True)
-                .order_by("due_at")
+                .order_by("-priority", "due_at")
                 .values_list("pk", flat=True)[:SWEEP_BATCH]
             )
             Delivery.objects.filter(pk__in=ids).update(enqueued_at=now)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from ..models import Delivery, Run
 from ..policy import QueuePolicy
 from ..registry import registry
+from . import gates
 from .claims import ended, owned
 from .records import Outcome, Recorded
 
@@ -29,7 +30,8 @@ class OutcomesMixin:
     def record(self, outcomes):
         """Record ``outcomes`` in one transaction, each all or nothing; returns a
         ``Recorded`` for each, in order, and the ids of deliveries to wake once the
-        transaction committed (the next of each fifo group an outcome finished).
+        transaction committed (the next of each fifo group an outcome finished, and
+        of each concurrency limit it freed a place in).
 
         Successes that hold no writes are recorded together (two UPDATEs); the others
         each in a savepoint of their own. If the transaction itself fails, this raises
@@ -47,7 +49,9 @@ class OutcomesMixin:
                     results[n] = self._record_one(outcome)
                     if results[n].status in (Status.SUCCEEDED, Status.DEAD):
                         wake += self._next_in_group(outcome.claim.delivery)
-        return results, wake
+                if results[n].status is not None:  # a place of a limited step is free
+                    wake += gates.next_up(outcome.claim.delivery, timezone.now())
+        return results, list(dict.fromkeys(wake))
 
     def _succeed_together(self, outcomes):
         """Succeed bare attempts in two UPDATEs; False, with nothing changed, if any of

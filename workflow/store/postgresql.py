@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from ..logs import python_logger
 from ..models import Delivery, Event, PausedQueue, Run
+from . import gates
 from .claims import leases
 from .orm import DeliveryStore
 from .records import Claim
@@ -35,6 +36,12 @@ class PostgresStore(DeliveryStore):
 
     def mark_enqueued(self, delivery_ids):
         mark_enqueued(delivery_ids)
+
+    def lock_step(self, step_name):
+        """Claims of ``step_name`` take turns until the transaction ends (an advisory
+        lock: two workers never both take a guarded step's last place)."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"workflow:{step_name}"])
 
     def record_api_run(self, run, trace, lines):
         """Outside a transaction, in one statement (the ORM's way if that fails)."""
@@ -78,8 +85,9 @@ def _instance(model, values):
 
 
 def claim_pending(delivery_ids, token, deadlines, now, worker):
-    """Claim those of ``delivery_ids`` pending, due and in no fifo group, and record
-    a run for each; returns a ``Claim`` for each, each delivery with its event.
+    """Claim those of ``delivery_ids`` pending, due, in no fifo group and of no guarded
+    step (``gates``: flow control), and record a run for each; returns a ``Claim``
+    for each, each delivery with its event.
 
     ``deadlines`` maps a step name to its ``claimed_until`` ("" for every other step).
     Rows are locked in id order, so two claims of the same deliveries (a second
@@ -110,6 +118,7 @@ def claim_pending(delivery_ids, token, deadlines, now, worker):
                 SELECT id FROM {_table(Delivery)}
                 WHERE id = ANY(%s) AND status = %s AND due_at <= %s AND message_group IS NULL
                   AND step_name NOT IN (SELECT step_name FROM {_table(PausedQueue)})
+                  AND NOT (step_name = ANY(%s::varchar[]))
                 ORDER BY id FOR UPDATE
             )
             RETURNING *
@@ -129,6 +138,7 @@ def claim_pending(delivery_ids, token, deadlines, now, worker):
         ORDER BY taken.id
     """
     params = [Status.RUNNING, token, *params, worker, list(delivery_ids), Status.PENDING, now]
+    params.append(sorted(gates.guarded_steps()))  # flow control: claimed one by one
     params += [Run.Status.RUNNING, now, worker]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

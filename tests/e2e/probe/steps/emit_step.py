@@ -15,6 +15,9 @@ TOPICS = [
     "probe.part.a",
     "probe.part.b",
     "probe.part.c",
+    "probe.one_at_a_time",
+    "probe.throttled",
+    "probe.debounced",
 ]
 
 

@@ -1,0 +1,243 @@
+"""Flow control: concurrency (per step and per key), rate limit, debounce and priority,
+kept by the store's claims, its sweeper pick and its outcomes (``workflow.store.gates``).
+
+Claims and outcomes go through the store directly, in a test transaction, as in
+test_fifo.py; the module also runs on PostgreSQL (the ``store`` marker), where the
+claims of a guarded step take an advisory lock and the fast batch claim skips them.
+"""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from workflow import bus
+from workflow.flow_control import configure
+from workflow.models import Delivery, Run
+from workflow.steps import EventStep, StepConfigError
+from workflow.store import Outcome, store
+
+pytestmark = [pytest.mark.django_db, pytest.mark.store]
+Status = Delivery.Status
+
+
+def handler(input, ctx):
+    pass
+
+
+def add(steps, name="Limited", topic="msg", **flow):
+    return steps.add(EventStep(name=name, subscribes=[topic], **flow), handler)
+
+
+def emit(data, topic="msg", **options):
+    """Emit ``data`` and return its single delivery."""
+    return Delivery.objects.get(event=bus.emit(topic, data, **options))
+
+
+def claim(*deliveries):
+    """The store's claims of ``deliveries`` (one batch), by delivery id."""
+    return {c.pk: c for c in store.claim([d.pk for d in deliveries])}
+
+
+def succeed(claimed):
+    """Record the attempt's success; the ids to wake."""
+    _, wake = store.record([Outcome.success(claimed)])
+    return wake
+
+
+def row(delivery):
+    return Delivery.objects.get(pk=delivery.pk)
+
+
+# Concurrency ------------------------------------------------------------------------
+
+
+def test_concurrency_per_key_lets_one_run_per_key_and_wakes_the_next_when_it_ends(steps):
+    add(steps, concurrency={"limit": 1, "key": "userId"})
+    first, second = emit({"userId": "u1"}), emit({"userId": "u1"})
+    other = emit({"userId": "u2"})
+    assert (first.flow_key, other.flow_key) == ('"u1"', '"u2"')
+    taken = claim(first, second, other)
+    assert set(taken) == {first.pk, other.pk}
+    held = row(second)
+    assert (held.status, held.attempts, held.enqueued_at) == (Status.PENDING, 0, None)
+    assert succeed(taken[first.pk]) == [second.pk]
+    assert set(claim(second)) == {second.pk}
+
+
+def test_step_wide_concurrency_counts_every_running_attempt_of_the_step(steps):
+    add(steps, concurrency=2)
+    deliveries = [emit({"n": n}) for n in range(4)]
+    assert len(claim(*deliveries)) == 2
+    assert Delivery.objects.filter(status=Status.RUNNING).count() == 2
+
+
+def test_a_failed_attempt_frees_its_place_while_it_waits_for_its_retry(steps):
+    add(steps, concurrency=1)
+    first, second = emit({}), emit({})
+    taken = claim(first)
+    (recorded,), wake = store.record([Outcome.failure(taken[first.pk], "boom")])
+    assert (recorded.status, wake) == (Status.PENDING, [second.pk])
+
+
+def test_the_sweeper_leaves_a_full_key_alone_and_wakes_the_others(steps):
+    add(steps, concurrency={"limit": 1, "key": "userId"})
+    first, second = emit({"userId": "u1"}), emit({"userId": "u1"})
+    other = emit({"userId": "u2"})
+    claim(first)
+    now = timezone.now()
+    assert store.take_due(now) == [other.pk]
+    assert row(second).enqueued_at is None  # not woken while u1's place is taken
+
+
+def test_claims_racing_on_threads_never_exceed_the_limit(steps, transactional_db):
+    """Eight threads each claim a delivery of their own at once: one runs (limit 1)."""
+    add(steps, concurrency=1)
+    deliveries = [emit({"n": n}) for n in range(8)]
+    start = threading.Barrier(8)
+    won = []
+
+    def race(delivery):
+        try:
+            start.wait()
+            won.extend(store.claim([delivery.pk]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=race, args=(d,)) for d in deliveries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1
+    assert Delivery.objects.filter(status=Status.RUNNING).count() == 1
+
+
+# Rate limit -------------------------------------------------------------------------
+
+
+def test_a_rate_limit_starts_limit_per_period_and_postpones_the_rest_to_the_window(steps):
+    add(steps, rate_limit={"limit": 2, "period": 10})
+    deliveries = [emit({"n": n}) for n in range(3)]
+    before = timezone.now()
+    taken = claim(*deliveries)
+    assert len(taken) == 2
+    (late,) = [d for d in deliveries if d.pk not in taken]
+    held = row(late)
+    assert held.status == Status.PENDING
+    assert held.attempts == 0
+    started = min(c.run.started_at for c in taken.values())
+    assert held.due_at == started + timedelta(seconds=10)
+    assert held.due_at >= before + timedelta(seconds=9)
+    assert "rate limit 2/10s" in held.last_error
+    assert store.take_due(timezone.now()) == []  # not due until the window opens
+    Run.objects.update(started_at=timezone.now() - timedelta(seconds=11))
+    Delivery.objects.filter(pk=late.pk).update(due_at=timezone.now())
+    assert set(claim(late)) == {late.pk}
+
+
+def test_a_keyed_rate_limit_counts_each_key_apart(steps):
+    add(steps, rate_limit={"limit": 1, "period": 60, "key": "account"})
+    a1, a2, b1 = emit({"account": "a"}), emit({"account": "a"}), emit({"account": "b"})
+    assert set(claim(a1, a2, b1)) == {a1.pk, b1.pk}
+
+
+# Debounce ---------------------------------------------------------------------------
+
+
+def test_debounce_runs_the_last_event_of_a_burst_and_cancels_the_earlier_ones(steps):
+    add(steps, debounce={"period": 5, "key": "userId"})
+    burst = [emit({"userId": "u1", "n": n}) for n in range(3)]
+    other = emit({"userId": "u2"})
+    assert all(d.due_at >= d.created_at + timedelta(seconds=5) for d in burst)
+    assert store.take_due(timezone.now()) == []  # each waits its period
+    Delivery.objects.update(due_at=timezone.now())
+    taken = claim(*burst, other)
+    assert set(taken) == {burst[-1].pk, other.pk}
+    for earlier in burst[:-1]:
+        held = row(earlier)
+        assert held.status == Status.CANCELLED
+        assert held.last_error == f"Debounced: superseded by delivery {burst[-1].pk}"
+
+
+def test_a_replay_of_a_debounced_delivery_is_not_superseded(steps):
+    add(steps, debounce={"period": 1})
+    first = emit({})
+    Delivery.objects.update(due_at=timezone.now())
+    succeed(claim(first)[first.pk])
+    emit({})  # a newer event, still waiting for its period
+    replay = store.record_replay(row(first))
+    assert set(claim(replay)) == {replay.pk}
+
+
+# Priority ---------------------------------------------------------------------------
+
+
+def test_a_waiting_delivery_of_higher_priority_starts_before_older_ones(steps):
+    add(steps, concurrency=1, priority=lambda data: 10 if data.get("vip") else 0)
+    running = emit({})
+    taken = claim(running)
+    low = [emit({"n": n}) for n in range(3)]
+    vip = emit({"vip": True})
+    assert (low[0].priority, vip.priority) == (0, 10)
+    assert succeed(taken[running.pk]) == [vip.pk]
+    assert claim(low[0]) == {}  # the vip one, due and waiting, goes first
+    assert set(claim(vip)) == {vip.pk}
+
+
+def test_the_sweeper_wakes_a_backlog_highest_priority_first(steps):
+    add(steps, name="Low", topic="low")
+    add(steps, name="High", topic="high", priority=5)
+    low, high = emit({}, topic="low"), emit({}, topic="high")
+    assert store.take_due(timezone.now()) == [high.pk, low.pk]
+
+
+def test_a_failing_priority_function_gives_priority_0_and_keeps_the_event(steps, caplog):
+    add(steps, concurrency=1, priority=lambda data: data["missing"])
+    assert emit({}).priority == 0
+    assert "priority function failed" in caplog.text
+
+
+# Config -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flow", "says"),
+    [
+        ({"concurrency": 0}, "concurrency 'limit' is a whole number"),
+        ({"concurrency": {"limit": 1, "by": "userId"}}, "unknown keys ['by']"),
+        ({"concurrency": {"limit": 1, "key": ""}}, "'key' names a field"),
+        ({"rate_limit": 5}, "rate_limit is a dict, e.g. rate_limit={'limit': 5"),
+        ({"rate_limit": {"limit": 5}}, "rate_limit 'period' is a number of seconds"),
+        ({"debounce": {"key": "userId"}}, "debounce 'period' is a number of seconds"),
+        ({"priority": 5000}, "priority is a whole number from -1000 to 1000"),
+        ({"priority": "high"}, "priority=lambda data"),
+        (
+            {"concurrency": {"limit": 1, "key": "a"}, "debounce": {"period": 1, "key": "b"}},
+            "one key field for all its limits",
+        ),
+    ],
+)
+def test_each_config_mistake_is_refused_with_the_fix(flow, says):
+    with pytest.raises(StepConfigError, match=None) as refused:
+        EventStep(name="Limited", subscribes=["msg"], **flow)
+    assert says in str(refused.value)
+
+
+def test_a_join_cannot_debounce():
+    join = {"key": "id", "timeout": 5, "on_timeout": "x.timed_out"}
+    with pytest.raises(StepConfigError, match="a join step cannot debounce"):
+        EventStep(name="J", subscribes=["a", "b"], join=join, debounce={"period": 1})
+
+
+def test_a_step_without_flow_control_has_none_and_keeps_the_fast_claim():
+    assert EventStep(name="Plain", subscribes=["msg"]).flow_control is None
+    flow = configure(
+        concurrency={"limit": 2, "key": "userId"}, rate_limit={"limit": 3, "period": 2}
+    )
+    assert flow.describe() == ["concurrency 2 per userId", "rate 3/2s"]
+    assert flow.key_of({"userId": 7}) == "7"
+    assert flow.key_of({"userId": "7"}) == '"7"'
+    assert flow.key_of({}) == ""
