@@ -54,6 +54,8 @@ def step_detail(step):
             f"{' + '.join(config.subscribes)} by {config.join['key']}, within "
             f"{config.join['timeout']:g} s, else {config.join['on_timeout']}"
         )
+    if flow := getattr(config, "flow_control", None):
+        detail["flowControl"] = ", ".join(flow.describe())
     if step.type in ("event", "cron"):
         policy = QueuePolicy.for_step(step)
         detail["queue"] = {

@@ -13,7 +13,7 @@ from croniter import croniter
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from workflow.diagrams import join_summary, where
+from workflow.diagrams import event_summary, where
 from workflow.graph import flow_graph
 from workflow.registry import registry
 
@@ -127,9 +127,7 @@ def subtitle(node):
         return endpoint(config) if config.description else ""
     if node.kind == "cron":
         return config.cron
-    if getattr(config, "join", None):
-        return join_summary(config)
-    return ""
+    return event_summary(config)
 
 
 def next_runs(expression, now=None, count=NEXT_RUNS):

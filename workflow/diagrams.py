@@ -24,14 +24,18 @@ def step_detail(step):
         return f"{config.method} {config.path}"
     if config.type == "cron":
         return f"cron {config.cron}"
+    return event_summary(config)
+
+
+def event_summary(config):
+    """An event step's card line: its join and its flow control, e.g. ``joins by
+    bookingId within 30 s``, ``concurrency 1 per userId, rate 5/1s``; "" for neither."""
+    parts = []
     if getattr(config, "join", None):
-        return join_summary(config)
-    return ""
-
-
-def join_summary(config):
-    """A join step's card line: ``joins by bookingId within 30 s``."""
-    return f"joins by {config.join['key']} within {config.join['timeout']:g} s"
+        parts.append(f"joins by {config.join['key']} within {config.join['timeout']:g} s")
+    if flow := getattr(config, "flow_control", None):
+        parts += flow.describe()
+    return ", ".join(parts)
 
 
 def where(node):

@@ -17,4 +17,5 @@ def handler(request: ApiRequest, ctx: Context) -> ApiResponse:
     booking = ctx.state.get(services.GROUP, request.path_params["bookingId"])
     if booking is None:
         return {"status": 404, "body": {"error": "Booking not found"}}
-    return {"status": 200, "body": services.status(booking)}
+    ledger = services.TRIP.ledger(ctx.state, booking["bookingId"])
+    return {"status": 200, "body": services.status(booking, ledger)}

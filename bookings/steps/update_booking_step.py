@@ -1,24 +1,11 @@
-from typing import Any
+"""The trip saga's own step (workflow.saga): it records each outcome of a booking in
+turn (fifo by bookingId) and, when the booking is cancelled, asks for the release of
+exactly the reservations made, before or after the cancellation."""
 
 from bookings import services
-from workflow.handlers import Context
-from workflow.steps import EventStep
 
-config = EventStep(
+config, handler = services.TRIP.step(
     name="UpdateBooking",
     description="Record each outcome of a booking in turn; release what a cancelled one reserved",
     flows=["trip-booking"],
-    subscribes=["*.reserved", "*.failed", "booking.confirmed", "booking.join_timed_out"],
-    # One outcome of a booking at a time, in the order they were emitted.
-    infrastructure={"queue": {"type": "fifo", "message_group_id": "bookingId"}},
-    # For the suppliers' systems (not in this project): released reservations.
-    emits=[
-        {"topic": "flight.released", "open": True},
-        {"topic": "hotel.released", "open": True},
-        {"topic": "car.released", "open": True},
-    ],
 )
-
-
-def handler(input: dict[str, Any], ctx: Context) -> None:
-    services.update_booking(input, ctx)

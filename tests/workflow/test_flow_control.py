@@ -241,3 +241,24 @@ def test_a_step_without_flow_control_has_none_and_keeps_the_fast_claim():
     assert flow.key_of({"userId": 7}) == "7"
     assert flow.key_of({"userId": "7"}) == '"7"'
     assert flow.key_of({}) == ""
+
+
+# Shown ------------------------------------------------------------------------------
+
+
+def test_flow_control_is_shown_by_manage_py_flows_the_card_and_the_panel(steps):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from workbench import describe, graph
+
+    add(steps, concurrency={"limit": 1, "key": "userId"}, debounce={"period": 2, "key": "userId"})
+    steps.get("Limited").config.flows = ("limits",)
+    out = StringIO()
+    call_command("flows", "--flow", "limits", stdout=out)
+    line = "concurrency 1 per userId, debounce 2s per userId"
+    assert f"  Limited [event] {line}" in out.getvalue()
+    assert describe.step_detail(steps.get("Limited"))["flowControl"] == line
+    card = next(node for node in graph.drawing("limits")["nodes"] if node.id == "Limited")
+    assert card.subtitle == line

@@ -144,6 +144,7 @@
     entry(list, "Endpoint", detail.method ? detail.method + " " + detail.path : "");
     entry(list, "Cron", detail.cron);
     entry(list, "Join", detail.join);
+    entry(list, "Flow control", detail.flowControl);
     entry(list, "Next run", (state.nextRuns[step] || []).length ? state.nextRuns[step][0].full : "");
     entry(list, "Subscribes", detail.subscribes);
     entry(list, "Emits", detail.emits);
