@@ -34,6 +34,7 @@ SHIPPED_STEPS = {
     "ReserveCar": "bookings/steps/reserve_car_step.py",
     "ConfirmBooking": "bookings/steps/confirm_booking_step.py",
     "UpdateBooking": "bookings/steps/update_booking_step.py",
+    "ReleaseReservation": "bookings/steps/release_reservation_step.py",
 }
 
 
