@@ -1,5 +1,6 @@
-"""The steps this project ships: the tutorial's user-registration flow, in users/steps/,
-and the bookings example's trip-booking flow, in bookings/steps/.
+"""The steps this project ships: the tutorial's user-registration flow and its
+email-verification chain, in users/steps/ (verification/), and the bookings example's trip-booking
+flow, in bookings/steps/.
 
 Tests about the shipped project (its flow's graph, ``manage.py check`` and
 ``check --deploy`` being clean, the landing page) look at these steps, each loaded from
@@ -27,6 +28,10 @@ SHIPPED_STEPS = {
     "SetupUserAccount": "users/steps/setup_account_step.py",
     "LogNotification": "users/steps/log_notification_step.py",
     "GetUserStatus": "users/steps/get_user_status_step.py",
+    "VerifyEmail": "users/steps/verification/verify_email_step.py",
+    "ActivateAccount": "users/steps/verification/activate_account_step.py",
+    "SendActivationNotice": "users/steps/verification/send_activation_notice_step.py",
+    "GetVerification": "users/steps/verification/get_verification_step.py",
     "CreateBooking": "bookings/steps/create_booking_step.py",
     "GetBooking": "bookings/steps/get_booking_step.py",
     "ReserveFlight": "bookings/steps/reserve_flight_step.py",

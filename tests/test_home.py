@@ -44,9 +44,9 @@ def test_the_landing_page_links_the_workbench_the_api_documents_and_the_guide(cl
 
 
 def test_the_landing_page_shows_the_flows_and_api_steps_of_the_registry(client, shipped_steps):
-    """The shipped project's: the tutorial's flow with its five steps and the bookings
-    example's with its seven (each linked to its graph), and each API step as METHOD
-    /path."""
+    """The shipped project's: the tutorial's flow with its five steps, its
+    email-verification chain with four, and the bookings example's with eight (each
+    linked to its graph), and each API step as METHOD /path."""
     html = client.get("/").content.decode()
     assert 'href="/admin/workbench/flows/?flow=user-registration"' in html
     assert 'href="/admin/workbench/flows/?flow=trip-booking"' in html
@@ -62,7 +62,7 @@ def test_the_landing_page_shows_the_flows_and_api_steps_of_the_registry(client, 
     assert re.search(r">GET</td><td><code>/users/:userId/status</code>", html)
     assert re.search(r">POST</td><td><code>/bookings</code>", html)
     assert re.search(r">GET</td><td><code>/bookings/:bookingId</code>", html)
-    assert "12 steps in 2 flows." in html
+    assert "17 steps in 3 flows." in html
 
 
 def test_the_landing_page_shows_the_steps_registered_now(client, steps):

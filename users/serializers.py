@@ -72,3 +72,21 @@ class EmailSentSerializer(serializers.Serializer):
     email = serializers.CharField()
     type = serializers.CharField()
     sentAt = serializers.CharField()
+
+
+class VerificationSerializer(serializers.Serializer):
+    """A user's email verification, as the email-verification flow records it."""
+
+    userId = serializers.CharField()
+    emailVerified = serializers.BooleanField()
+    verifiedAt = serializers.CharField(allow_null=True)
+    activated = serializers.BooleanField()
+    activatedAt = serializers.CharField(allow_null=True)
+    noticeSent = serializers.BooleanField()
+
+
+class EmailVerifiedSerializer(serializers.Serializer):
+    """The ``email.verified`` and ``account.activated`` events."""
+
+    userId = serializers.CharField()
+    email = serializers.CharField()
