@@ -37,12 +37,11 @@ def before_call(context, case, kwargs):
 
 @schemathesis.hook
 def before_load_schema(context, raw_schema):
-    """Link a registration's userId to the status step, so that a stateful run asks for
-    the status of users that exist (the document has no links of its own)."""
+    """Link a registration's userId to the steps that take one (its status, and the
+    email-verification chain's link and progress), so that a stateful run asks about
+    users that exist (the document has no links of its own)."""
     created = raw_schema["paths"]["/users/register"]["post"]["responses"]["201"]
     created["links"] = {
-        "GetUserStatus": {
-            "operationId": "GetUserStatus",
-            "parameters": {"userId": "$response.body#/userId"},
-        }
+        step: {"operationId": step, "parameters": {"userId": "$response.body#/userId"}}
+        for step in ("GetUserStatus", "VerifyEmail", "GetVerification")
     }

@@ -180,7 +180,8 @@ def record_lit(page):
 def test_flows_page_draws_the_tutorial_flow(workbench, browser):
     """Logged in as staff: the admin index links the workbench, and its View site the
     project's page (the flow, the workers running, the workbench); Flows draws the five
-    tutorial steps, the three topic edges, and account.setup.completed as an open end
+    tutorial steps, the three topic edges (and the welcome email's link to the
+    email-verification chain, dashed), and account.setup.completed as an open end
     (declared open: no fault); clicking a node shows its config."""
     context, page = logged_in(browser, workbench)
     assert page.locator(".app-workbench a", has_text="Flows").count() == 1
@@ -206,11 +207,16 @@ def test_flows_page_draws_the_tutorial_flow(workbench, browser):
         "SendWelcomeEmail",
         "SetupUserAccount",
     ]
-    sent = page.locator('.wb-edge[data-topics="email.sent"]')
+    sent = page.locator('.wb-edge[data-topics="email.sent"]:not(.wb-virtual)')
     assert (sent.get_attribute("data-source"), sent.get_attribute("data-target")) == (
         "SendWelcomeEmail",
         "LogNotification",
     )
+    # The welcome email's link, to the email-verification chain: dashed, to a step drawn
+    # outside this flow.
+    link = page.locator('.wb-edge.wb-virtual[data-topics="email.sent"]')
+    assert link.get_attribute("data-target") == "VerifyEmail"
+    assert "wb-outside" in page.locator('.wb-node[data-node="VerifyEmail"]').get_attribute("class")
     assert page.locator(".wb-node.wb-fault").count() == 0
     open_end = page.locator(".wb-node.wb-kind-topic.wb-open")
     assert open_end.locator(".wb-name").text_content() == "account.setup.completed"
