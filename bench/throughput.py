@@ -2,6 +2,7 @@
 
     python bench/throughput.py [--events 10000] [--rounds 2] [--configs sqlite,pg-redis]
     python bench/throughput.py --quick
+    python bench/throughput.py --limited   # and the same events under flow control
 
 Starts `manage.py runserver` (its embedded cluster, 2 workers) with the bench settings,
 then, from this process, emits ``--events`` events on ``bench.noop`` (one subscriber,
@@ -12,6 +13,12 @@ The baseline, same stack and same run: ``--events`` plain django-q2 ``async_task
 of a no-op function (``save=True``, so each outcome is recorded as a django-q2 Task
 row), timed from the first call until every Task row is there. Rounds alternate
 baseline and framework, so a change in the machine's load hits both alike.
+
+``--limited`` adds a third kind of round: the same events on ``bench.limited``, whose
+step (BenchLimited) has flow control that never binds (``concurrency`` 1 per ``n``,
+each event its own ``n``), so every claim takes the guarded path, one by one, with the
+step's lock and a count of the key's running deliveries; reported as a ratio to the
+framework's rounds without it.
 """
 
 import argparse
@@ -65,21 +72,26 @@ def in_threads(emitters, events, send):
         list(pool.map(emit_share, range(emitters)))
 
 
-def framework_round(events, done_before, emitters):
+def framework_round(events, done_before, emitters, step="BenchNoop", topic="bench.noop"):
     """Emit ``events`` no-op events; seconds until all their deliveries succeeded."""
     from workflow import bus
     from workflow.models import Delivery
 
     def succeeded():
-        return Delivery.objects.filter(step_name="BenchNoop", status="succeeded").count()
+        return Delivery.objects.filter(step_name=step, status="succeeded").count()
 
     def send(n):
-        bus.emit("bench.noop", {"n": n, "note": "a small payload, like a real event's"})
+        bus.emit(topic, {"n": n, "note": "a small payload, like a real event's"})
 
     started = time.monotonic()
     in_threads(emitters, events, send)
     emitted = time.monotonic() - started
     return wait_for(succeeded, done_before + events, started, "framework"), emitted
+
+
+def limited_round(events, done_before, emitters):
+    """The framework's round on the flow-controlled step (``--limited``)."""
+    return framework_round(events, done_before, emitters, "BenchLimited", "bench.limited")
 
 
 def baseline_round(events, done_before, emitters):
@@ -113,16 +125,20 @@ def batch_sizes():
     return total / max(claims, 1), total / max(completions, 1)
 
 
-def child(config, events, rounds, emitters, only=None):
+def child(config, events, rounds, emitters, only=None, limited=False):
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-throughput-{config}-"))
     with configuration(config, workdir) as env:
         os.environ.update(env)
         stack_env = {**BENCH_SETTINGS, **env, "WORKFLOW_WORKERS": str(WORKERS)}
         with Stack(workdir, env=stack_env, reload=False) as stack:
             setup_django()
-            result = {"config": config, "framework": [], "baseline": [], "load": []}
+            result = {"config": config, "framework": [], "baseline": [], "limited": []}
+            result["load"] = []
+            kinds = [("baseline", baseline_round), ("framework", framework_round)]
+            if limited:
+                kinds.append(("limited", limited_round))
             for n in range(rounds):
-                for name, run in (("baseline", baseline_round), ("framework", framework_round)):
+                for name, run in kinds:
                     if only in (None, name):
                         before = cpu_seconds(stack)
                         seconds, emitted = run(events, n * events, emitters)
@@ -171,6 +187,16 @@ def report(result, events, emitters):
     if ours and base:
         ratio = statistics.median(ours) / statistics.median(base)
         print(f"{name:9} ratio framework / baseline = {ratio:.2f}x   [{'; '.join(result['load'])}]")
+    if limited := [events / r["seconds"] for r in result.get("limited", [])]:
+        print(
+            f"{name:9} flow control (concurrency 1 per key, never binding): "
+            f"{statistics.median(limited):6.0f} deliveries/s (rounds: "
+            f"{', '.join(f'{x:.0f}' for x in limited)}; "
+            f"{cpu_per_item(result['limited'], events)})"
+        )
+        if ours:
+            ratio = statistics.median(limited) / statistics.median(ours)
+            print(f"{name:9} ratio flow control / framework without it = {ratio:.2f}x")
 
 
 def main():
@@ -180,6 +206,9 @@ def main():
     parser.add_argument("--emitters", type=int, default=4, help="threads emitting")
     parser.add_argument("--configs", default="sqlite,pg-redis")
     parser.add_argument("--quick", action="store_true", help="500 events, 1 round, SQLite")
+    parser.add_argument(
+        "--limited", action="store_true", help="also the same events under flow control"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--only", choices=["baseline", "framework"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,12 +217,13 @@ def main():
     if args.child:
         import json
 
-        print(json.dumps(child(args.child, args.events, args.rounds, args.emitters, args.only)))
+        result = child(args.child, args.events, args.rounds, args.emitters, args.only, args.limited)
+        print(json.dumps(result))
         return
     print(machine())
     for config in available(args.configs.split(",")):
         argv = ["--child", config, "--events", str(args.events), "--rounds", str(args.rounds)]
-        argv += ["--emitters", str(args.emitters)]
+        argv += ["--emitters", str(args.emitters)] + (["--limited"] if args.limited else [])
         report(in_child(__file__, argv, {}), args.events, args.emitters)
 
 

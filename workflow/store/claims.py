@@ -91,23 +91,32 @@ class ClaimsMixin:
         ``Claim`` for each one taken.
 
         Due pending deliveries outside any fifo group and flow control (nearly all) are
-        claimed together, in one transaction; the others still claimable (fifo ones,
-        those of steps with limits, and those whose lease ran out) one by one, the
-        highest priority first. A delivery whose lease ran out on its last allowed
-        attempt is dead instead (a handler that kills its worker is not retried for ever).
+        claimed together, in one transaction; those of a step with flow control, one
+        transaction per step (``_claim_guarded``); the others still claimable (fifo
+        ones, and those whose lease ran out) one by one, the highest priority first. A
+        delivery whose lease ran out on its last allowed attempt is dead instead (a
+        handler that kills its worker is not retried for ever).
         """
         now = timezone.now()
         token = uuid.uuid4()  # one per batch: a claim is told apart by (pk, token)
         claimed = self.claim_pending(delivery_ids, token, now, worker)
         taken = {claim.pk for claim in claimed}
         rest = [pk for pk in delivery_ids if pk not in taken]
-        if rest:
-            others = Delivery.objects.filter(claimable(now), pk__in=rest).order_by(
-                "-priority", "pk"
-            )
-            for pk in others.values_list("pk", flat=True):
-                if (claim := self._claim_one(pk, worker)) is not None:
-                    claimed.append(claim)
+        if not rest:
+            return claimed
+        others = Delivery.objects.select_related("event").filter(claimable(now), pk__in=rest)
+        guarded, by_step = gates.guarded_steps(), {}
+        for delivery in others.order_by("-priority", "pk"):
+            if (
+                delivery.step_name in guarded
+                and delivery.status == Status.PENDING
+                and delivery.message_group is None
+            ):
+                by_step.setdefault(delivery.step_name, []).append(delivery)
+            elif (claim := self._claim_one(delivery, worker)) is not None:
+                claimed.append(claim)
+        for step_name, deliveries in by_step.items():
+            claimed += self._claim_guarded(step_name, deliveries, worker)
         return claimed
 
     def claim_pending(self, delivery_ids, token, now, worker):
@@ -142,12 +151,46 @@ class ClaimsMixin:
             runs = Run.objects.bulk_create([Run.of_attempt(d, worker, now) for d in held])
         return [Claim(d, run) for d, run in zip(held, runs, strict=True)]
 
-    def _claim_one(self, delivery_id, worker):
+    def _claim_guarded(self, step_name, deliveries, worker):
+        """Claim pending ``deliveries`` of one step with flow control, in one transaction
+        that waits its turn with the step's other claims (``lock_step``): each is
+        admitted by ``gates.hold`` when its turn comes (so it counts those admitted
+        before it), or held back; one INSERT of the runs (one each under a rate limit,
+        which counts them)."""
+        policy = QueuePolicy.for_step(registry.get(step_name))
+        token = uuid.uuid4()
+        with transaction.atomic():
+            self.lock_step(step_name)
+            now = timezone.now()  # its turn came: the runs start now, in lock order
+            held = {
+                "status": Status.RUNNING,
+                "claim_token": token,
+                "claimed_until": now + timedelta(seconds=policy.visibility_timeout),
+                "claimed_by": worker,
+                "enqueued_at": None,  # the job that woke it is spent
+            }
+            # A rate limit counts the runs started: each is inserted as it is admitted.
+            counts_runs = gates.flow_of(step_name).rate_limit is not None
+            admitted, runs = [], []
+            for delivery in deliveries:
+                if self._held_back(delivery, now):
+                    continue
+                if _as_read(delivery).update(**held, attempts=delivery.attempts + 1):
+                    for name, value in held.items():
+                        setattr(delivery, name, value)
+                    delivery.attempts += 1
+                    admitted.append(delivery)
+                    runs.append(Run.of_attempt(delivery, worker, now))
+                    if counts_runs:
+                        runs[-1].save()
+            if not counts_runs:
+                runs = Run.objects.bulk_create(runs)
+        return [Claim(d, run) for d, run in zip(admitted, runs, strict=True)]
+
+    def _claim_one(self, delivery, worker):
+        """Claim ``delivery`` (a row just read as claimable) on its own, if it still is."""
         now = timezone.now()
-        delivery = (
-            Delivery.objects.select_related("event").filter(claimable(now), pk=delivery_id).first()
-        )
-        if delivery is None or self.waits_its_turn(delivery):
+        if self.waits_its_turn(delivery):
             return None
         policy = QueuePolicy.for_step(registry.get(delivery.step_name))
         if delivery.status == Status.RUNNING and delivery.attempts > policy.max_retries:

@@ -77,7 +77,8 @@ def hold(delivery, now):
         if len(recent) >= flow.rate_limit:
             until = recent[-1] + timedelta(seconds=flow.rate_period)
             return Hold(f"Waits: rate limit {flow.rate_limit}/{flow.rate_period:g}s", until=until)
-    if flow.concurrency or flow.rate_limit:
+    if (flow.concurrency or flow.rate_limit) and callable(flow.priority):
+        # (A priority that is one number for the step gives every delivery the same.)
         limit = "concurrency" if flow.concurrency else "rate_limit"
         ahead = _same_key(mine, flow, delivery, limit).filter(
             status=Status.PENDING, due_at__lte=now, priority__gt=delivery.priority
