@@ -15,7 +15,6 @@ import math
 import os
 import queue
 import threading
-import time
 from contextlib import nullcontext
 from typing import Any
 
@@ -28,7 +27,7 @@ from django_q.models import OrmQ
 from django_q.signals import post_execute, post_spawn
 from django_q.tasks import async_task
 
-from . import processes
+from . import doorbell, processes
 from .models import Delivery
 from .store import store
 
@@ -100,7 +99,21 @@ def enqueue(delivery_ids):
         unsent = [i for i in delivery_ids if i not in sent]
         logger.exception("Could not enqueue deliveries %s; the sweeper will", unsent)
         store.unmark(unsent)
+    if sent and _orm_broker():  # the pusher's doorbell, once the jobs are committed
+        if connections[Conf.ORM].in_atomic_block:
+            transaction.on_commit(ring_the_pusher, using=Conf.ORM)
+        else:
+            ring_the_pusher()
     return sent
+
+
+def ring_the_pusher():
+    """Tell the ORM broker's pushers on this machine that jobs are waiting (a hint:
+    ``workflow.doorbell``)."""
+    try:
+        doorbell.ring(Conf.ORM)
+    except Exception:
+        logger.warning("Could not ring the pusher's doorbell", exc_info=True)
 
 
 def job_size(count):
@@ -211,7 +224,9 @@ class OrmBroker(ORM):
     def dequeue(self):
         queued = self.get_connection().filter(key=self.list_key, lock__lt=timezone.now())
         if not queued.exists():
-            time.sleep(Conf.POLL)  # as django-q2's: an empty queue spares the CPU
+            # As django-q2's, an empty queue spares the CPU for ``poll`` seconds; but a
+            # job sent from this machine rings the doorbell and ends the wait at once.
+            doorbell.wait(Conf.POLL, Conf.ORM)
             return None
         with transaction.atomic(using=Conf.ORM):
             if connections[Conf.ORM].features.has_select_for_update_skip_locked:

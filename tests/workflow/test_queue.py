@@ -184,13 +184,14 @@ def test_the_orm_broker_takes_up_to_bulk_jobs_at_once_in_order(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_orm_broker_writes_nothing_while_the_queue_is_empty(monkeypatch):
-    """An empty queue: one read, a sleep of ``poll`` seconds, no job."""
-    slept = []
-    monkeypatch.setattr(queue.time, "sleep", slept.append)
+    """An empty queue: one read, a wait of ``poll`` seconds at most (on the doorbell),
+    no job."""
+    waited = []
+    monkeypatch.setattr(queue.doorbell, "wait", lambda timeout, alias: waited.append(timeout))
     broker = queue.OrmBroker(list_key=Conf.CLUSTER_NAME)
     with CaptureQueriesContext(connection) as captured:
         assert broker.dequeue() is None
-    assert slept == [Conf.POLL]
+    assert waited == [Conf.POLL]
     assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT"]
 
 
