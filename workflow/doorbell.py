@@ -80,7 +80,7 @@ def listener(alias="default"):
             _listeners.clear()
             try:
                 _listeners[pid] = Listener(folder(alias))
-            except OSError as exc:
+            except (OSError, AttributeError) as exc:  # AttributeError: no socket.AF_UNIX
                 logger.warning("No doorbell for the pusher (%s); it polls", exc)
                 _listeners[pid] = None
         return _listeners[pid]
@@ -104,8 +104,10 @@ def ring(alias="default"):
     directory = folder(alias)
     try:
         paths = [entry.path for entry in os.scandir(directory) if entry.name.endswith(".sock")]
-    except FileNotFoundError:
-        return 0  # no pusher on this machine yet
+    except OSError:
+        return 0  # no pusher on this machine yet (or not ours to ring)
+    if not paths:
+        return 0
     if _sender is None:
         _sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         _sender.setblocking(False)
