@@ -145,7 +145,10 @@ def _seconds(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
-def _options(value: Any, name: str, allowed: set[str], example: str) -> dict[str, Any]:
+def _options(
+    value: Any, name: str, allowed: set[str], example: str, keys: dict[str, str]
+) -> dict[str, Any]:
+    """``value``, a dict of ``allowed`` keys; its ``key`` (a data field) noted in ``keys``."""
     if not isinstance(value, dict):
         raise StepConfigError(f"{name} is a dict, e.g. {example}")
     unknown = set(value) - allowed
@@ -156,7 +159,18 @@ def _options(value: Any, name: str, allowed: set[str], example: str) -> dict[str
     key = value.get("key")
     if key is not None and (not isinstance(key, str) or not key):
         raise StepConfigError(f"{name} 'key' names a field of the event data, e.g. {example}")
+    if key:
+        keys[name] = key
     return value
+
+
+def _field(value: dict[str, Any], name: str, field: str, valid, meaning: str, example: str):
+    """``value[field]``, or a ``StepConfigError`` saying what it must be."""
+    if not valid(value.get(field)):
+        raise StepConfigError(
+            f"{name} {field!r} is {meaning}, not {value.get(field)!r}; e.g. {example}"
+        )
+    return value[field]
 
 
 def _concurrency(value: Any, keys: dict[str, str]) -> int | None:
@@ -164,48 +178,28 @@ def _concurrency(value: Any, keys: dict[str, str]) -> int | None:
         return None
     if not isinstance(value, dict):
         value = {"limit": value}
-    value = _options(value, "concurrency", {"limit", "key"}, CONCURRENCY_EXAMPLE)
-    if not _count(value.get("limit")):
-        raise StepConfigError(
-            f"concurrency 'limit' is a whole number of attempts at once, 1 or more, not "
-            f"{value.get('limit')!r}; e.g. {CONCURRENCY_EXAMPLE}"
-        )
-    if value.get("key"):
-        keys["concurrency"] = value["key"]
-    return value["limit"]
+    example = CONCURRENCY_EXAMPLE
+    value = _options(value, "concurrency", {"limit", "key"}, example, keys)
+    meaning = "a whole number of attempts at once, 1 or more"
+    return _field(value, "concurrency", "limit", _count, meaning, example)
 
 
 def _rate_limit(value: Any, keys: dict[str, str]) -> tuple[int | None, float | None]:
     if value is None:
         return None, None
-    value = _options(value, "rate_limit", {"limit", "period", "key"}, RATE_EXAMPLE)
-    if not _count(value.get("limit")):
-        raise StepConfigError(
-            f"rate_limit 'limit' is a whole number of starts per period, 1 or more, not "
-            f"{value.get('limit')!r}; e.g. {RATE_EXAMPLE}"
-        )
-    if not _seconds(value.get("period")):
-        raise StepConfigError(
-            f"rate_limit 'period' is a number of seconds above 0, not "
-            f"{value.get('period')!r}; e.g. {RATE_EXAMPLE}"
-        )
-    if value.get("key"):
-        keys["rate_limit"] = value["key"]
-    return value["limit"], float(value["period"])
+    value = _options(value, "rate_limit", {"limit", "period", "key"}, RATE_EXAMPLE, keys)
+    meaning = "a whole number of starts per period, 1 or more"
+    limit = _field(value, "rate_limit", "limit", _count, meaning, RATE_EXAMPLE)
+    meaning = "a number of seconds above 0"
+    return limit, float(_field(value, "rate_limit", "period", _seconds, meaning, RATE_EXAMPLE))
 
 
 def _debounce(value: Any, keys: dict[str, str]) -> float | None:
     if value is None:
         return None
-    value = _options(value, "debounce", {"period", "key"}, DEBOUNCE_EXAMPLE)
-    if not _seconds(value.get("period")):
-        raise StepConfigError(
-            f"debounce 'period' is a number of seconds above 0 (how long to wait for a "
-            f"newer event), not {value.get('period')!r}; e.g. {DEBOUNCE_EXAMPLE}"
-        )
-    if value.get("key"):
-        keys["debounce"] = value["key"]
-    return float(value["period"])
+    value = _options(value, "debounce", {"period", "key"}, DEBOUNCE_EXAMPLE, keys)
+    meaning = "a number of seconds above 0 (how long to wait for a newer event)"
+    return float(_field(value, "debounce", "period", _seconds, meaning, DEBOUNCE_EXAMPLE))
 
 
 def _priority(value: Any) -> None:
