@@ -11,8 +11,9 @@ the pusher still looks at its next poll, as before.
 
 The sockets live in a directory of the machine's temporary folder named after the
 database (``workflow-doorbell-<hash>``), so the processes of one project on one database
-find each other, and those of another project or database never ring them. A socket
-left by a process that died is removed by the next ring that finds nobody behind it.
+find each other, and those of another project or database never ring them. A process
+removes its socket when it exits; one left by a process that was killed is removed by
+the next ring that finds nobody behind it.
 """
 
 import hashlib
@@ -23,6 +24,7 @@ import socket
 import tempfile
 import threading
 import uuid
+from multiprocessing.util import Finalize
 from pathlib import Path
 
 from django.db import connections
@@ -63,8 +65,13 @@ class Listener:
         return rung
 
     def close(self):
+        """Close and remove the socket (and its folder, if no other is left in it)."""
         self.socket.close()
         self.path.unlink(missing_ok=True)
+        try:
+            self.path.parent.rmdir()
+        except OSError:
+            pass  # another process's socket is there
 
 
 _listeners: dict[int, Listener] = {}
@@ -83,6 +90,8 @@ def listener(alias="default"):
             except (OSError, AttributeError) as exc:  # AttributeError: no socket.AF_UNIX
                 logger.warning("No doorbell for the pusher (%s); it polls", exc)
                 _listeners[pid] = None
+            else:  # removed when the process exits, a multiprocessing child too
+                Finalize(_listeners[pid], _listeners[pid].close, exitpriority=0)
         return _listeners[pid]
 
 

@@ -72,3 +72,31 @@ def test_jobs_ring_once_committed_and_not_when_rolled_back(bell, steps):
         bus.emit("t", {})
         assert bell.wait(0) is False  # not yet: the jobs are not committed
     assert bell.wait(0) is True
+
+
+def test_a_listener_closed_removes_its_socket_and_its_empty_folder(tmp_path):
+    folder = tmp_path / "bells"
+    listener = doorbell.Listener(folder)
+    assert listener.path.exists()
+    listener.close()
+    assert not folder.exists()
+
+
+def test_a_process_that_exits_removes_its_socket(tmp_path):
+    """A pusher is a multiprocessing child, which ends with os._exit: its listener
+    is closed by multiprocessing's finalizers all the same."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    child = context.Process(target=_listen_once, args=(tmp_path / "bells",))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert not (tmp_path / "bells").exists() or not list((tmp_path / "bells").iterdir())
+
+
+def _listen_once(folder):
+    doorbell.folder = lambda alias="default": folder
+    doorbell._listeners.clear()
+    assert doorbell.listener() is not None
+    assert list(folder.glob("*.sock"))
