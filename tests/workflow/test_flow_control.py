@@ -162,6 +162,15 @@ def test_debounce_runs_the_last_event_of_a_burst_and_cancels_the_earlier_ones(st
         assert held.last_error == f"Debounced: superseded by delivery {burst[-1].pk}"
 
 
+def test_a_debounced_event_whose_newer_one_was_cancelled_runs(steps):
+    """Cancelling the newest event's trace does not leave the burst with no run."""
+    add(steps, debounce={"period": 5})
+    older, newer = emit({"n": 1}), emit({"n": 2})
+    store.cancel(newer.trace_id)
+    Delivery.objects.update(due_at=timezone.now())
+    assert set(claim(older)) == {older.pk}
+
+
 def test_a_replay_of_a_debounced_delivery_is_not_superseded(steps):
     add(steps, debounce={"period": 1})
     first = emit({})

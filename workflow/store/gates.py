@@ -54,8 +54,12 @@ def hold(delivery, now):
         return None
     mine = Delivery.objects.filter(step_name=delivery.step_name).exclude(pk=delivery.pk)
     if flow.debounce and delivery.attempts == 0 and delivery.replay_of_id is None:
-        newer = _same_key(mine, flow, delivery, "debounce").filter(
-            event_id__gt=delivery.event_id, replay_of=None
+        # A newer one cancelled (its trace was, or it was superseded in turn by one that
+        # is still there) supersedes nothing: the last event not cancelled runs.
+        newer = (
+            _same_key(mine, flow, delivery, "debounce")
+            .filter(event_id__gt=delivery.event_id, replay_of=None)
+            .exclude(status=Status.CANCELLED)
         )
         if pk := newer.order_by("-event_id").values_list("pk", flat=True).first():
             return Hold(f"Debounced: superseded by delivery {pk}", superseded_by=pk)
