@@ -78,6 +78,25 @@ def released(stack, booking_ids):
     return sorted(d["reservationId"] for d in found if d["bookingId"] in booking_ids)
 
 
+def unfinished(stack, pending):
+    """What an unfinished booking looks like: its answer, and its deliveries."""
+    lines = [f"{len(pending)} bookings unfinished after 60 s"]
+    for booking_id in pending:
+        lines.append(json.dumps(booking(stack, booking_id)))
+        rows = stack.query(
+            "SELECT d.id, d.step_name, d.status, d.attempts, d.message_group, d.enqueued_at, "
+            "d.due_at, d.last_error, e.topic FROM workflow_delivery d "
+            "JOIN workflow_event e ON e.id = d.event_id WHERE e.data::text LIKE ?"
+            if stack.second is not None
+            else "SELECT d.id, d.step_name, d.status, d.attempts, d.message_group, d.enqueued_at, "
+            "d.due_at, d.last_error, e.topic FROM workflow_delivery d "
+            "JOIN workflow_event e ON e.id = d.event_id WHERE e.data LIKE ?",
+            (f"%{booking_id}%",),
+        )
+        lines += [repr(row) for row in rows]
+    return "\n".join(lines) + "\n" + stack.log()[-2000:]
+
+
 def test_100_concurrent_bookings_each_end_confirmed_or_cancelled_with_releases_once(bookings):
     stack = bookings
     bodies = []
@@ -103,7 +122,7 @@ def test_100_concurrent_bookings_each_end_confirmed_or_cancelled_with_releases_o
                 found[booking_id] = got
                 del pending[booking_id]
         time.sleep(0.2)
-    assert not pending, f"{len(pending)} bookings unfinished after 60 s\n{stack.log()[-3000:]}"
+    assert not pending, unfinished(stack, pending)
 
     expected_releases = []
     for booking_id, body in booked:

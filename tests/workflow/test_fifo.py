@@ -219,3 +219,22 @@ def test_the_sweeper_skips_fifo_deliveries_waiting_their_turn(steps, enqueued):
     assert sweep() == 2
     assert sorted(enqueued) == sorted([head.pk, other_group.pk])
     assert Delivery.objects.get(pk=behind.pk).enqueued_at is None
+
+
+def test_an_earlier_delivery_committed_after_a_later_one_waits_while_that_one_runs(steps):
+    """On PostgreSQL a delivery's id is handed out before its transaction commits, so a
+    later id can be claimable first: while it runs, the earlier one waits (one at a
+    time), and its end wakes the earlier one."""
+    add_fifo(steps)
+    done = emit({"userId": "u1"})
+    earlier, later = emit({"userId": "u1"}), emit({"userId": "u1"})
+    succeed(claim(done.pk))
+    Delivery.objects.filter(pk=earlier.pk).update(status=Status.SUCCEEDED)  # not yet seen
+    running = claim(later.pk)
+    assert running is not None
+    Delivery.objects.filter(pk=earlier.pk).update(status=Status.PENDING)  # now committed
+    assert claim(earlier.pk) is None
+    assert Delivery.objects.get(pk=earlier.pk).status == Status.PENDING
+    assert store.take_due(timezone.now()) == []  # the sweeper leaves it too
+    assert succeed(running) == [earlier.pk]
+    assert claim(earlier.pk) is not None

@@ -190,13 +190,16 @@ class ClaimsMixin:
     def _claim_one(self, delivery, worker):
         """Claim ``delivery`` (a row just read as claimable) on its own, if it still is."""
         now = timezone.now()
-        if self.waits_its_turn(delivery):
-            return None
         policy = QueuePolicy.for_step(registry.get(delivery.step_name))
         if delivery.status == Status.RUNNING and delivery.attempts > policy.max_retries:
             self._bury(delivery, now)
             return None
         with transaction.atomic():
+            if delivery.message_group is not None:
+                # The group's claims take turns, and the check is made in the turn.
+                self.lock_step(delivery.step_name, delivery.message_group)
+                if self.waits_its_turn(delivery):
+                    return None
             if delivery.step_name in gates.guarded_steps():
                 self.lock_step(delivery.step_name)
                 now = timezone.now()  # its turn came: the run starts now, in lock order
@@ -237,10 +240,10 @@ class ClaimsMixin:
             _as_read(delivery).update(enqueued_at=None)
         return True
 
-    def lock_step(self, step_name):
-        """Make the claims of ``step_name`` take turns until this transaction ends. The
-        ORM store needs nothing: SQLite's transactions begin IMMEDIATE (one writer at
-        a time); ``PostgresStore`` takes an advisory lock."""
+    def lock_step(self, step_name, group=None):
+        """Make the claims of ``step_name`` (of its fifo ``group``, if given) take turns
+        until this transaction ends. The ORM store needs nothing: SQLite's transactions
+        begin IMMEDIATE (one writer at a time); ``PostgresStore`` takes an advisory lock."""
 
     def _bury(self, delivery, now):
         """A lease that ran out on the last attempt allowed: the delivery is dead."""
@@ -253,15 +256,16 @@ class ClaimsMixin:
 
     @staticmethod
     def waits_its_turn(delivery):
-        """A fifo delivery waits while an earlier one of its group is pending or running."""
+        """A fifo delivery waits while an earlier one of its group is pending or running,
+        or any other of its group is running: one at a time, even when a later one was
+        committed first (on PostgreSQL, ids are handed out before the commits)."""
         if delivery.message_group is None:
             return False
-        return Delivery.objects.filter(
-            step_name=delivery.step_name,
-            message_group=delivery.message_group,
-            pk__lt=delivery.pk,
-            status__in=[Status.PENDING, Status.RUNNING],
-        ).exists()
+        others = Delivery.objects.filter(
+            step_name=delivery.step_name, message_group=delivery.message_group
+        ).exclude(pk=delivery.pk)
+        earlier = Q(pk__lt=delivery.pk, status__in=[Status.PENDING, Status.RUNNING])
+        return others.filter(earlier | Q(status=Status.RUNNING)).exists()
 
     # Leases --------------------------------------------------------------------
 

@@ -168,11 +168,14 @@ class DeliveryStore(ClaimsMixin, OutcomesMixin):
         unwoken = Q(enqueued_at__isnull=True)
         if stale_before is not None:
             unwoken |= Q(enqueued_at__lt=stale_before)
-        ahead = Delivery.objects.filter(
-            step_name=OuterRef("step_name"),
-            message_group=OuterRef("message_group"),
-            pk__lt=OuterRef("pk"),
-            status__in=LIVE,
+        ahead = (  # as ``waits_its_turn``: an earlier live one, or any other running
+            Delivery.objects.filter(
+                step_name=OuterRef("step_name"),
+                message_group=OuterRef("message_group"),
+                status__in=LIVE,
+            )
+            .filter(Q(pk__lt=OuterRef("pk")) | Q(status=Status.RUNNING))
+            .exclude(pk=OuterRef("pk"))
         )
         due = Delivery.objects.filter(claimable(now) & unwoken).filter(
             Q(message_group__isnull=True) | ~Exists(ahead)

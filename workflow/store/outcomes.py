@@ -129,12 +129,15 @@ class OutcomesMixin:
         """Once a fifo delivery is done (succeeded or dead): the next of its group, if due."""
         if delivery.message_group is None:
             return []
-        following = Delivery.objects.filter(
-            step_name=delivery.step_name,
-            message_group=delivery.message_group,
-            pk__gt=delivery.pk,
-            status=Status.PENDING,
-        ).order_by("pk")[:1]
+        following = (
+            Delivery.objects.filter(
+                step_name=delivery.step_name,
+                message_group=delivery.message_group,
+                status=Status.PENDING,
+            )
+            .exclude(pk=delivery.pk)
+            .order_by("pk")[:1]
+        )  # the earliest waiting: one committed after a later one may be behind it
         # One not due yet (a delayed emit) is the sweeper's to wake when due.
         now = timezone.now()
         return [pk for pk, due_at in following.values_list("pk", "due_at") if due_at <= now]

@@ -37,11 +37,13 @@ class PostgresStore(DeliveryStore):
     def mark_enqueued(self, delivery_ids):
         mark_enqueued(delivery_ids)
 
-    def lock_step(self, step_name):
-        """Claims of ``step_name`` take turns until the transaction ends (an advisory
-        lock: two workers never both take a guarded step's last place)."""
+    def lock_step(self, step_name, group=None):
+        """Claims of ``step_name`` (of its fifo ``group``) take turns until the transaction
+        ends (an advisory lock: two workers never both take a guarded step's last place,
+        nor two deliveries of a fifo group at once)."""
+        key = f"workflow:{step_name}" + ("" if group is None else f":{group}")
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"workflow:{step_name}"])
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
 
     def record_api_run(self, run, trace, lines):
         """Outside a transaction, in one statement (the ORM's way if that fails)."""
