@@ -700,3 +700,61 @@ def test_flows_page_panel_tracing_state_and_logs_tabs_live_without_navigation(wo
     page.click("#wb-tab-logs")
     shot(page, workbench, "22-flows-logs-dark")
     context.close()
+
+
+@needs_chromium
+def test_state_answers_that_come_back_late_do_not_undo_a_pick_or_a_save(workbench, browser):
+    """The State tab fetches a group's keys when one is picked and again, live, when a
+    run finishes; the answers can come back out of order. An answer read before a
+    group was picked does not replace the picked key's value (or its edit) with the
+    placeholder, and one read before a value was saved does not put back the old value."""
+    if workbench.layer != "in-memory":
+        pytest.skip("the page is drawn the same on each channel layer")
+    body = {"name": "Late", "email": f"late-{time.time_ns()}@example.com", "password": "pass1234"}
+    user_id = workbench.post("/users/register", body).json()["userId"]
+    context, page = logged_in(browser, workbench)
+    page.goto(f"{workbench.base}/admin/workbench/flows/#state")
+    state_url = page.locator("#wb-dock-state").get_attribute("data-url")
+    held = []
+    page.route(f"**{state_url}?group=users", lambda route: held.append(route))
+
+    def a_run_finished():
+        # What the live feed tells the page when a handler's run ends.
+        page.evaluate(
+            """() => document.dispatchEvent(new CustomEvent("wb:message",
+                {detail: {kind: "run", finishedAt: new Date().toISOString()}}))"""
+        )
+
+    def next_held(count):
+        while len(held) < count:
+            page.wait_for_timeout(20)
+        return held[count - 1]
+
+    def flushed():
+        page.evaluate("() => new Promise((done) => setTimeout(done, 50))")
+
+    # Picked (request 1, held), then a live fetch (request 2) answers first.
+    page.locator('#wb-state-groups li[data-group="users"] button').click()
+    picked = next_held(1)
+    a_run_finished()
+    next_held(2).continue_()
+    key = page.locator(f'#wb-state-keys li[data-key="{user_id}"] button')
+    key.click()
+    page.click("#wb-state-edit")
+    picked.continue_()  # the older answer, last
+    flushed()
+    assert page.locator("#wb-state-text").is_visible(), "the edit was replaced"
+
+    # A live fetch read before the save (its answer held until the save has shown).
+    a_run_finished()
+    stale = next_held(3)
+    before_save = page.request.get(f"{workbench.base}{state_url}?group=users").text()
+    assert "Saved" not in before_save
+    edited = {"name": "Saved", "email": body["email"]}
+    page.fill("#wb-state-text", json.dumps(edited))
+    page.click(".wb-state-form button[type=submit]")
+    page.locator("#wb-state-json", has_text="Saved").wait_for()
+    stale.fulfill(status=200, content_type="application/json", body=before_save)
+    flushed()
+    assert json.loads(page.locator("#wb-state-json").inner_text()) == edited
+    context.close()

@@ -275,6 +275,7 @@
     let group = "";
     let entries = [];
     let shown = null; // the key whose value is shown (not while it is being edited)
+    let asked = 0; // the newest fetch of a group's keys; an older one's answer is dropped
 
     const picker = function (listEl, attribute, value, children, onPick) {
       const button = wb.el("button", { type: "button" }, children);
@@ -337,6 +338,7 @@
               }
               entry.value = answer.data.value;
               entry.updatedAt = answer.data.updatedAt;
+              asked += 1; // an answer read before this save is older than what it shows
               showValue(entry);
               valueBox.querySelector("pre").classList.add("wb-changed");
             })
@@ -348,12 +350,21 @@
     };
 
     // A group's keys; ``again``: the same group fetched again (live), keeping the key
-    // picked, and its value shown as it is now (flashed when it changed).
+    // picked, and its value shown as it is now (flashed when it changed). Answers can
+    // come back out of order: only the newest request's is used, so a group picked
+    // while a live fetch is on its way, or a value just saved, is not undone by an
+    // answer read before it.
     const showGroup = function (name, again) {
       group = name;
       mark(groups, "group", name);
+      if (!again) {
+        shown = null;
+        keys.replaceChildren();
+        valueBox.replaceChildren(wb.el("p", { class: "wb-quiet wb-placeholder", text: "Pick a key of " + name + "." }));
+      }
+      const ticket = ++asked;
       getJson(statePanel.dataset.url + "?group=" + encodeURIComponent(name)).then(function (data) {
-        if (group !== name) return;
+        if (ticket !== asked) return;
         entries = data.entries;
         const items = entries.map(function (entry) {
           return picker(keys, "key", entry.key, [wb.el("span", { class: "wb-pick-title", title: entry.key, text: entry.key })], function () {
@@ -361,11 +372,6 @@
           });
         });
         keys.replaceChildren.apply(keys, items);
-        if (!again) {
-          shown = null;
-          valueBox.replaceChildren(wb.el("p", { class: "wb-quiet wb-placeholder", text: "Pick a key of " + name + "." }));
-          return;
-        }
         if (shown === null) return;
         const entry = entries.find(function (e) {
           return e.key === shown;
