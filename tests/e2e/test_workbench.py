@@ -758,3 +758,37 @@ def test_state_answers_that_come_back_late_do_not_undo_a_pick_or_a_save(workbenc
     flushed()
     assert json.loads(page.locator("#wb-state-json").inner_text()) == edited
     context.close()
+
+
+@needs_chromium
+def test_a_trace_search_is_not_undone_by_a_live_answer_read_before_it(workbench, browser):
+    """Tracing's list is fetched again, live, as runs finish, and when a search is
+    typed; a live answer (every trace) that comes back after the search's answer does
+    not replace the traces found."""
+    if workbench.layer != "in-memory":
+        pytest.skip("the page is drawn the same on each channel layer")
+    emails = [f"found-{time.time_ns()}@example.com", f"other-{time.time_ns()}@example.com"]
+    for email in emails:
+        body = {"name": "Found", "email": email, "password": "pass1234"}
+        assert workbench.post("/users/register", body).status_code == 201
+    context, page = logged_in(browser, workbench)
+    page.goto(f"{workbench.base}/admin/workbench/flows/#tracing")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#wb-flow-traces li[data-trace]').length > 1"
+    )
+    held = []
+    page.route("**/traces/?flow=*&q=", lambda route: held.append(route))
+    page.evaluate(
+        """() => document.dispatchEvent(new CustomEvent("wb:message",
+            {detail: {kind: "run", finishedAt: new Date().toISOString()}}))"""
+    )
+    while not held:
+        page.wait_for_timeout(20)
+    page.fill("#wb-trace-search", emails[0])
+    page.wait_for_function(
+        "() => document.querySelectorAll('#wb-flow-traces li[data-trace]').length === 1"
+    )
+    held[0].continue_()
+    page.evaluate("() => new Promise((done) => setTimeout(done, 100))")
+    assert page.locator("#wb-flow-traces li[data-trace]").count() == 1
+    context.close()

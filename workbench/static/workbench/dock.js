@@ -32,6 +32,31 @@
     };
   }
 
+  // Answers to a fetch made again and again (picked, then live) can come back out of
+  // order. ``ordered()`` numbers the requests; an answer older than one already drawn
+  // is dropped. A newer request still on its way does not hold an answer back, so a
+  // steady stream of live refreshes cannot starve the view. ``supersede()``: what is
+  // drawn now (a value just saved) is newer than any answer on its way.
+  function ordered() {
+    let asked = 0;
+    let drawn = 0;
+    return {
+      ask: function () {
+        asked += 1;
+        return asked;
+      },
+      fresh: function (ticket) {
+        if (ticket < drawn) return false;
+        drawn = ticket;
+        return true;
+      },
+      supersede: function () {
+        asked += 1;
+        drawn = asked;
+      },
+    };
+  }
+
   // The screen: the graph and the panel fill the window below the page's header. -----
 
   function fit() {
@@ -180,6 +205,8 @@
     const timeline = document.getElementById("wb-flow-timeline");
     let picked = null;
     let loaded = false;
+    const tracesOrder = ordered();
+    const timelineOrder = ordered();
 
     const fragment = function (url, traceId) {
       return fetch(url.replace("TRACE_ID", encodeURIComponent(traceId)), { credentials: "same-origin" }).then(function (response) {
@@ -192,9 +219,10 @@
     const loadTimeline = function () {
       if (!picked) return;
       const traceId = picked;
+      const ticket = timelineOrder.ask();
       Promise.all([fragment(tracing.dataset.timelineUrl, traceId), fragment(tracing.dataset.tablesUrl, traceId)])
         .then(function ([bars, tables]) {
-          if (traceId !== picked) return;
+          if (traceId !== picked || !timelineOrder.fresh(ticket)) return;
           const head = wb.el("div", { class: "wb-timeline-head" }, [
             wb.el("span", { text: "Trace " }),
             wb.el("a", { href: wb.traceUrl(traceId), text: traceId }),
@@ -221,8 +249,10 @@
     const loadTraces = function () {
       loaded = true;
       const url = tracing.dataset.url + "&q=" + encodeURIComponent(search.value.trim());
+      const ticket = tracesOrder.ask();
       getJson(url)
         .then(function (data) {
+          if (!tracesOrder.fresh(ticket)) return;
           const items = data.traces.map(function (trace) {
             const button = wb.el("button", { type: "button", "aria-pressed": "false" }, [
               wb.el("span", { class: "wb-pick-main" }, [
@@ -275,7 +305,7 @@
     let group = "";
     let entries = [];
     let shown = null; // the key whose value is shown (not while it is being edited)
-    let asked = 0; // the newest fetch of a group's keys; an older one's answer is dropped
+    const groupOrder = ordered();
 
     const picker = function (listEl, attribute, value, children, onPick) {
       const button = wb.el("button", { type: "button" }, children);
@@ -338,7 +368,7 @@
               }
               entry.value = answer.data.value;
               entry.updatedAt = answer.data.updatedAt;
-              asked += 1; // an answer read before this save is older than what it shows
+              groupOrder.supersede(); // an answer read before this save is older
               showValue(entry);
               valueBox.querySelector("pre").classList.add("wb-changed");
             })
@@ -350,10 +380,9 @@
     };
 
     // A group's keys; ``again``: the same group fetched again (live), keeping the key
-    // picked, and its value shown as it is now (flashed when it changed). Answers can
-    // come back out of order: only the newest request's is used, so a group picked
-    // while a live fetch is on its way, or a value just saved, is not undone by an
-    // answer read before it.
+    // picked, and its value shown as it is now (flashed when it changed). A group
+    // picked while a live fetch is on its way, or a value just saved, is not undone by
+    // an answer read before it.
     const showGroup = function (name, again) {
       group = name;
       mark(groups, "group", name);
@@ -362,9 +391,9 @@
         keys.replaceChildren();
         valueBox.replaceChildren(wb.el("p", { class: "wb-quiet wb-placeholder", text: "Pick a key of " + name + "." }));
       }
-      const ticket = ++asked;
+      const ticket = groupOrder.ask();
       getJson(statePanel.dataset.url + "?group=" + encodeURIComponent(name)).then(function (data) {
-        if (ticket !== asked) return;
+        if (group !== name || !groupOrder.fresh(ticket)) return;
         entries = data.entries;
         const items = entries.map(function (entry) {
           return picker(keys, "key", entry.key, [wb.el("span", { class: "wb-pick-title", title: entry.key, text: entry.key })], function () {
