@@ -792,3 +792,42 @@ def test_a_trace_search_is_not_undone_by_a_live_answer_read_before_it(workbench,
     page.evaluate("() => new Promise((done) => setTimeout(done, 100))")
     assert page.locator("#wb-flow-traces li[data-trace]").count() == 1
     context.close()
+
+
+@needs_chromium
+def test_the_traces_page_keeps_the_newest_answer_when_refreshes_come_back_out_of_order(
+    workbench, browser
+):
+    """The Traces page's rows are fetched again as runs finish; an answer read before a
+    new trace began, come back after a newer answer, does not take the new trace away."""
+    if workbench.layer != "in-memory":
+        pytest.skip("the page is drawn the same on each channel layer")
+    context, page = logged_in(browser, workbench)
+    page.goto(f"{workbench.base}/admin/workbench/traces/")
+    rows_url = page.locator("#wb-traces").get_attribute("data-url")
+    before = page.request.get(f"{workbench.base}{rows_url}").text()
+    held = []
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(f"**{rows_url}", hold_the_first)
+    body = {"name": "New", "email": f"new-{time.time_ns()}@example.com", "password": "pass1234"}
+    answer = workbench.post("/users/register", body)
+    new_trace = answer.headers["X-Trace-Id"]
+    assert new_trace not in before
+    while not held:  # the first refresh, on the new trace's first run
+        page.wait_for_timeout(20)
+    page.evaluate(
+        """() => document.dispatchEvent(new CustomEvent("wb:message",
+            {detail: {kind: "run", finishedAt: new Date().toISOString()}}))"""
+    )
+    row = page.locator(f'#wb-traces tbody a[href*="{new_trace}"]')
+    row.first.wait_for(timeout=15_000)  # a later refresh drew it
+    held[0].fulfill(status=200, content_type="text/html", body=before)
+    page.evaluate("() => new Promise((done) => setTimeout(done, 100))")
+    assert row.count() >= 1
+    context.close()

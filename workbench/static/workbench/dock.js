@@ -32,31 +32,6 @@
     };
   }
 
-  // Answers to a fetch made again and again (picked, then live) can come back out of
-  // order. ``ordered()`` numbers the requests; an answer older than one already drawn
-  // is dropped. A newer request still on its way does not hold an answer back, so a
-  // steady stream of live refreshes cannot starve the view. ``supersede()``: what is
-  // drawn now (a value just saved) is newer than any answer on its way.
-  function ordered() {
-    let asked = 0;
-    let drawn = 0;
-    return {
-      ask: function () {
-        asked += 1;
-        return asked;
-      },
-      fresh: function (ticket) {
-        if (ticket < drawn) return false;
-        drawn = ticket;
-        return true;
-      },
-      supersede: function () {
-        asked += 1;
-        drawn = asked;
-      },
-    };
-  }
-
   // The screen: the graph and the panel fill the window below the page's header. -----
 
   function fit() {
@@ -205,8 +180,8 @@
     const timeline = document.getElementById("wb-flow-timeline");
     let picked = null;
     let loaded = false;
-    const tracesOrder = ordered();
-    const timelineOrder = ordered();
+    const tracesOrder = wb.ordered();
+    const timelineOrder = wb.ordered();
 
     const fragment = function (url, traceId) {
       return fetch(url.replace("TRACE_ID", encodeURIComponent(traceId)), { credentials: "same-origin" }).then(function (response) {
@@ -305,7 +280,7 @@
     let group = "";
     let entries = [];
     let shown = null; // the key whose value is shown (not while it is being edited)
-    const groupOrder = ordered();
+    const groupOrder = wb.ordered();
 
     const picker = function (listEl, attribute, value, children, onPick) {
       const button = wb.el("button", { type: "button" }, children);

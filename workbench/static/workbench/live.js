@@ -66,6 +66,30 @@
     time: function (iso) {
       return iso ? new Date(iso).toISOString().slice(11, 23) : "";
     },
+    // Answers to a fetch made again and again (picked, then live) can come back out of
+    // order. ``ordered()`` numbers the requests; an answer older than one already drawn
+    // is dropped. A newer request still on its way does not hold an answer back, so a
+    // steady stream of live refreshes cannot starve the view. ``supersede()``: what is
+    // drawn now (a value just saved) is newer than any answer on its way.
+    ordered: function () {
+      let asked = 0;
+      let drawn = 0;
+      return {
+        ask: function () {
+          asked += 1;
+          return asked;
+        },
+        fresh: function (ticket) {
+          if (ticket < drawn) return false;
+          drawn = ticket;
+          return true;
+        },
+        supersede: function () {
+          asked += 1;
+          drawn = asked;
+        },
+      };
+    },
   };
 
   connect();

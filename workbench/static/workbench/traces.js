@@ -6,15 +6,18 @@
   const table = document.getElementById("wb-traces");
   if (!table || !table.dataset.url) return;
   const body = table.querySelector("tbody");
+  const order = window.workbench.ordered();
   let pending = null;
 
   function refresh() {
     pending = null;
+    const ticket = order.ask();
     fetch(table.dataset.url, { credentials: "same-origin" })
       .then(function (response) {
         return response.ok ? response.text() : Promise.reject(response.status);
       })
       .then(function (html) {
+        if (!order.fresh(ticket)) return; // an older answer, come back late
         body.innerHTML = html; // rendered (and escaped) by the server's template
       })
       .catch(function () {});
