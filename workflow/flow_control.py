@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import StepConfigError
+from .keys import column_key
 
 PRIORITY_RANGE = (-1000, 1000)
 KEY_LENGTH = 200
@@ -67,7 +68,7 @@ class FlowControl:
         value = data.get(self.key) if isinstance(data, dict) else None
         if value is None:
             return ""
-        return json.dumps(value, sort_keys=True, default=str)[:KEY_LENGTH]
+        return column_key(json.dumps(value, sort_keys=True, default=str), KEY_LENGTH)
 
     def priority_of(self, data: Any) -> int:
         """The priority of a delivery of ``data``; 0 if the function fails (the event

@@ -38,10 +38,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .errors import InvalidInput
+from .keys import column_key
 from .models import JoinState
 
 Status = JoinState.Status
 EXPIRED_PER_TICK = 100
+KEY_LENGTH = JoinState._meta.get_field("key").max_length
 
 
 @dataclass
@@ -70,7 +72,7 @@ def arrive(step, delivery):
     """Record the arrival of ``delivery``'s event at ``step``'s join; its ``Arrival``."""
     event, join = delivery.event, step.config.join
     value = key_of(step, event.data)
-    key = json.dumps(value, sort_keys=True, default=str)[:255]
+    key = column_key(json.dumps(value, sort_keys=True, default=str), KEY_LENGTH)
     now = timezone.now()
     with transaction.atomic():
         state = _locked(step.name, key, delivery.trace_id, now + timedelta(seconds=join["timeout"]))

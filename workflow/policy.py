@@ -8,6 +8,9 @@ from django.utils.module_loading import import_string
 
 from .conf import workflow_settings
 from .errors import NonRetryable
+from .keys import column_key
+
+GROUP_LENGTH = 200  # Delivery.message_group
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class QueuePolicy:
             return None
         field = self.message_group_id
         value = data.get(field) if field and isinstance(data, dict) else None
-        return "" if value is None else str(value)[:200]
+        return "" if value is None else column_key(str(value), GROUP_LENGTH)
 
     def retry_delay(self, attempt):
         """Seconds before retry number ``attempt`` (1-based): exponential, capped, jittered."""

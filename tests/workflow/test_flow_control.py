@@ -162,6 +162,19 @@ def test_debounce_runs_the_last_event_of_a_burst_and_cancels_the_earlier_ones(st
         assert held.last_error == f"Debounced: superseded by delivery {burst[-1].pk}"
 
 
+def test_long_debounce_keys_that_share_their_start_do_not_supersede_each_other(steps):
+    """A key longer than its column is stored as its start and a digest of the whole:
+    one user's newer event does not cancel another's whose key starts the same."""
+    add(steps, debounce={"period": 5, "key": "userId"})
+    start = "u" * 300
+    one, other = emit({"userId": start + "1"}), emit({"userId": start + "2"})
+    assert one.flow_key != other.flow_key
+    assert len(one.flow_key) == Delivery._meta.get_field("flow_key").max_length
+    Delivery.objects.update(due_at=timezone.now())
+    assert set(claim(one, other)) == {one.pk, other.pk}
+    assert row(one).status != Status.CANCELLED
+
+
 def test_a_debounced_event_whose_newer_one_was_cancelled_runs(steps):
     """Cancelling the newest event's trace does not leave the burst with no run."""
     add(steps, debounce={"period": 5})

@@ -81,6 +81,23 @@ def test_keys_are_joined_apart(trip):
     assert [call["flight.reserved"]["bookingId"] for call in trip["Confirm"]] == ["b2", "b1"]
 
 
+def test_long_keys_that_share_their_start_are_joined_apart(trip):
+    """A key longer than its column is stored as its start and a digest of the whole:
+    two bookings whose ids start the same do not make one join of mixed parts."""
+    flow = FlowTester(sleep=False)
+    one, other = "b" * 300 + "1", "b" * 300 + "2"
+    emit_all(flow, one, TOPICS[:2])
+    emit_all(flow, other, TOPICS[2:])
+    assert trip["Confirm"] == [] and trip["Compensate"] == []
+    emit_all(flow, other, TOPICS[:2])
+    emit_all(flow, one, TOPICS[2:])
+    assert [call["car.reserved"]["bookingId"] for call in trip["Confirm"]] == [other, one]
+    assert all(len(set(call[t]["bookingId"] for t in TOPICS)) == 1 for call in trip["Confirm"])
+    keys = JoinState.objects.values_list("key", flat=True)
+    assert len(set(keys)) == 2
+    assert all(len(key) == JoinState._meta.get_field("key").max_length for key in keys)
+
+
 def test_a_duplicate_arrival_goes_to_the_timeout_topic_not_the_handler(trip):
     flow = FlowTester(sleep=False)
     emit_all(flow, "b1", TOPICS[:1])
