@@ -208,3 +208,43 @@ def test_the_recorder_wakes_the_next_delivery_of_a_fifo_group(steps, new_pool):
     pool.submit(first, wait=1)
     wait_for(lambda: woken)
     assert woken == [second]
+
+
+def test_a_join_whose_handler_hangs_times_out_and_its_retry_runs_it_once_with_every_part(
+    steps, release, new_pool
+):
+    """A join's handler is supervised as any: the completing arrival's attempt hangs past
+    its 0.3 s timeout, fails, and its retry runs the handler again with every topic's
+    data; the join fires once (no second run from the arrivals, nothing handed to the
+    timeout topic)."""
+    topics = ["a.done", "b.done"]
+    calls = []
+
+    def confirm(input, ctx):
+        calls.append(input)
+        if len(calls) == 1:
+            release.wait(30)  # the first attempt hangs
+
+    policy = {
+        "handler": {"timeout": 0.3},
+        "queue": {"max_retries": 1, "backoff": {"initial": 0.1, "jitter": False}},
+    }
+    join = {"key": "id", "timeout": 60, "on_timeout": "x.timed_out"}
+    steps.add(
+        EventStep(name="Confirm", subscribes=topics, join=join, infrastructure=policy), confirm
+    )
+    steps.add(EventStep(name="Late", subscribes=["x.timed_out"]), lambda input, ctx: None)
+    first, completing = delivery_of("a.done", {"id": 7}), delivery_of("b.done", {"id": 7})
+    pool = new_pool(2)
+    pool.submit(first, wait=1)
+    wait_for(lambda: status_of(first) == Status.SUCCEEDED)  # it waits for b.done
+    pool.submit(completing, wait=1)
+    wait_for(lambda: Delivery.objects.get(pk=completing).attempts == 1 and calls)
+    wait_for(lambda: status_of(completing) == Status.PENDING)  # timed out, its retry due
+    assert "timed out after 0.3 s" in Delivery.objects.get(pk=completing).last_error
+    time.sleep(0.2)
+    pool.submit(completing, wait=1)
+    wait_for(lambda: status_of(completing) == Status.SUCCEEDED)
+    assert calls == [{"a.done": {"id": 7}, "b.done": {"id": 7}}] * 2
+    assert not Delivery.objects.filter(step_name="Late").exists()
+    let_go(release, 1)
