@@ -20,7 +20,7 @@ from .jsonutil import json_copy
 from .models import Delivery, Event, Trace, new_trace_id
 from .policy import QueuePolicy
 from .registry import RegisteredStep, registry
-from .store import store
+from .store import gates, store
 from .topics import check_name
 
 
@@ -94,14 +94,16 @@ def delivery_for(
     flow = getattr(step.config, "flow_control", None)
     if flow is None:
         key, priority = None, 0
-    else:  # a debounced delivery waits its period for a newer event to supersede it
-        wait = max(wait, flow.debounce or 0)
+    else:
         key, priority = flow.key_of(event.data), flow.priority_of(event.data)
+    due_at = now + timedelta(seconds=wait)
+    if flow is not None and flow.debounce:  # it waits for a newer event to supersede it
+        due_at = max(due_at, gates.debounce_due(step.name, flow, key, now))
     return Delivery(
         event=event,
         step_name=step.name,
         trace_id=event.trace_id,
-        due_at=now + timedelta(seconds=wait),
+        due_at=due_at,
         message_group=policy.message_group(event.data),
         flow_key=key,
         priority=priority,

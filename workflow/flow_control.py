@@ -16,7 +16,9 @@ they start, which of a burst runs, and which goes first.
   ``key`` if given); the rest wait for the window, nothing is dropped.
 * ``debounce``: a delivery waits ``period`` seconds; if another event for the same
   key arrives meanwhile, the earlier one is cancelled as superseded and the new one
-  waits its own ``period``. The last event of a burst runs, once.
+  waits its own ``period``. The last event of a burst runs, once. With ``max_wait``
+  (Inngest's debounce ``timeout``), a burst that never pauses still runs its latest
+  event at most ``max_wait`` seconds after its first.
 * ``priority``: an int, or a function of the event data returning one (-1000 to
   1000, default 0). Of a step's deliveries waiting for its concurrency or rate limit,
   the higher priority starts first; the sweeper wakes a backlog in that order too.
@@ -38,7 +40,10 @@ PRIORITY_RANGE = (-1000, 1000)
 KEY_LENGTH = 200
 CONCURRENCY_EXAMPLE = "concurrency={'limit': 1, 'key': 'userId'} (or concurrency=3, step-wide)"
 RATE_EXAMPLE = "rate_limit={'limit': 5, 'period': 1} (5 starts a second; add 'key' for per-key)"
-DEBOUNCE_EXAMPLE = "debounce={'period': 2, 'key': 'userId'} (the last event of a burst runs)"
+DEBOUNCE_EXAMPLE = (
+    "debounce={'period': 2, 'key': 'userId', 'max_wait': 30} "
+    "(the last event of a burst runs; max_wait is optional)"
+)
 PRIORITY_EXAMPLE = "priority=10, or priority=lambda data: 10 if data.get('vip') else 0"
 
 
@@ -50,6 +55,8 @@ class FlowControl:
     rate_limit: int | None = None
     rate_period: float | None = None
     debounce: float | None = None
+    # At most this many seconds from a burst's first event to its run (None: no limit).
+    debounce_max_wait: float | None = None
     key: str | None = None
     # Keyed limits: which of concurrency, rate_limit, debounce use ``key``.
     keyed: frozenset[str] = frozenset()
@@ -101,7 +108,8 @@ class FlowControl:
             lines.append(f"rate {self.rate_limit}/{self.rate_period:g}s{keyed}")
         if self.debounce:
             keyed = per if "debounce" in self.keyed else ""
-            lines.append(f"debounce {self.debounce:g}s{keyed}")
+            most = f", at most {self.debounce_max_wait:g}s" if self.debounce_max_wait else ""
+            lines.append(f"debounce {self.debounce:g}s{keyed}{most}")
         if callable(self.priority):
             lines.append(f"priority by {getattr(self.priority, '__name__', 'function')}")
         elif self.priority:
@@ -117,7 +125,7 @@ def configure(
     keys: dict[str, str] = {}
     limit = _concurrency(concurrency, keys)
     rate, period = _rate_limit(rate_limit, keys)
-    wait = _debounce(debounce, keys)
+    wait, max_wait = _debounce(debounce, keys)
     _priority(priority)
     if len(set(keys.values())) > 1:
         named = ", ".join(f"{name} by {key!r}" for name, key in sorted(keys.items()))
@@ -132,6 +140,7 @@ def configure(
         rate_limit=rate,
         rate_period=period,
         debounce=wait,
+        debounce_max_wait=max_wait,
         key=next(iter(keys.values()), None),
         keyed=frozenset(keys),
         priority=priority,
@@ -195,12 +204,18 @@ def _rate_limit(value: Any, keys: dict[str, str]) -> tuple[int | None, float | N
     return limit, float(_field(value, "rate_limit", "period", _seconds, meaning, RATE_EXAMPLE))
 
 
-def _debounce(value: Any, keys: dict[str, str]) -> float | None:
+def _debounce(value: Any, keys: dict[str, str]) -> tuple[float | None, float | None]:
     if value is None:
-        return None
-    value = _options(value, "debounce", {"period", "key"}, DEBOUNCE_EXAMPLE, keys)
+        return None, None
+    allowed = {"period", "key", "max_wait"}
+    value = _options(value, "debounce", allowed, DEBOUNCE_EXAMPLE, keys)
     meaning = "a number of seconds above 0 (how long to wait for a newer event)"
-    return float(_field(value, "debounce", "period", _seconds, meaning, DEBOUNCE_EXAMPLE))
+    period = float(_field(value, "debounce", "period", _seconds, meaning, DEBOUNCE_EXAMPLE))
+    if value.get("max_wait") is None:
+        return period, None
+    meaning = "a number of seconds from a burst's first event to its run, at least the period"
+    valid = lambda given: _seconds(given) and given >= period  # noqa: E731
+    return period, float(_field(value, "debounce", "max_wait", valid, meaning, DEBOUNCE_EXAMPLE))
 
 
 def _priority(value: Any) -> None:

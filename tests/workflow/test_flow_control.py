@@ -194,6 +194,54 @@ def test_a_replay_of_a_debounced_delivery_is_not_superseded(steps):
     assert set(claim(replay)) == {replay.pk}
 
 
+def aged(delivery, seconds):
+    """``delivery`` as if its event had come ``seconds`` ago."""
+    Delivery.objects.filter(pk=delivery.pk).update(
+        created_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_a_burst_that_never_pauses_runs_its_latest_event_by_max_wait(steps):
+    """With max_wait, an event of a burst that began 8 s ago is due by the burst's
+    10 s, not its own 5 s period; the earlier ones it supersedes as ever."""
+    add(steps, debounce={"period": 5, "key": "userId", "max_wait": 10})
+    first = emit({"userId": "u1", "n": 1})
+    aged(first, 8)
+    before = timezone.now()
+    latest = emit({"userId": "u1", "n": 2})
+    assert before + timedelta(seconds=1.5) <= latest.due_at <= before + timedelta(seconds=2.5)
+    other = emit({"userId": "u2"})  # another key's burst is its own
+    assert other.due_at >= before + timedelta(seconds=5)
+    Delivery.objects.filter(pk__in=[first.pk, latest.pk]).update(due_at=timezone.now())
+    assert set(claim(first, latest)) == {latest.pk}
+    assert row(first).status == Status.CANCELLED
+
+
+def test_a_burst_past_max_wait_is_due_at_once_and_one_that_ran_starts_anew(steps):
+    add(steps, debounce={"period": 5, "max_wait": 10})
+    first = emit({"n": 1})
+    aged(first, 12)
+    now = timezone.now()
+    assert emit({"n": 2}).due_at <= now + timedelta(seconds=0.5)  # the burst is overdue
+    Delivery.objects.update(due_at=timezone.now())
+    ran = emit({"n": 3})
+    Delivery.objects.update(due_at=timezone.now())
+    succeed(claim(ran)[ran.pk])
+    after = timezone.now()
+    assert emit({"n": 4}).due_at >= after + timedelta(seconds=5)  # a new burst
+
+
+def test_a_burst_long_gone_does_not_cut_a_new_one_short(steps):
+    """Deliveries of a burst never run (their traces cancelled) from longer ago than
+    max_wait and period together are not the new event's burst."""
+    add(steps, debounce={"period": 5, "max_wait": 10})
+    old = emit({"n": 1})
+    store.cancel(old.trace_id)
+    aged(old, 16)
+    now = timezone.now()
+    assert emit({"n": 2}).due_at >= now + timedelta(seconds=5)
+
+
 # Priority ---------------------------------------------------------------------------
 
 
@@ -234,6 +282,8 @@ def test_a_failing_priority_function_gives_priority_0_and_keeps_the_event(steps,
         ({"rate_limit": 5}, "rate_limit is a dict, e.g. rate_limit={'limit': 5"),
         ({"rate_limit": {"limit": 5}}, "rate_limit 'period' is a number of seconds"),
         ({"debounce": {"key": "userId"}}, "debounce 'period' is a number of seconds"),
+        ({"debounce": {"period": 5, "max_wait": 2}}, "'max_wait' is a number of seconds"),
+        ({"debounce": {"period": 5, "max_wait": "1m"}}, "at least the period, not '1m'"),
         ({"priority": 5000}, "priority is a whole number from -1000 to 1000"),
         ({"priority": "high"}, "priority=lambda data"),
         (
@@ -275,11 +325,12 @@ def test_flow_control_is_shown_by_manage_py_flows_the_card_and_the_panel(steps):
 
     from workbench import describe, graph
 
-    add(steps, concurrency={"limit": 1, "key": "userId"}, debounce={"period": 2, "key": "userId"})
+    debounce = {"period": 2, "key": "userId", "max_wait": 30}
+    add(steps, concurrency={"limit": 1, "key": "userId"}, debounce=debounce)
     steps.get("Limited").config.flows = ("limits",)
     out = StringIO()
     call_command("flows", "--flow", "limits", stdout=out)
-    line = "concurrency 1 per userId, debounce 2s per userId"
+    line = "concurrency 1 per userId, debounce 2s per userId, at most 30s"
     assert f"  Limited [event] {line}" in out.getvalue()
     assert describe.step_detail(steps.get("Limited"))["flowControl"] == line
     card = next(node for node in graph.drawing("limits")["nodes"] if node.id == "Limited")

@@ -11,7 +11,7 @@ the last place.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Min, Q
 
 from ..models import Delivery, Run
 from ..registry import registry
@@ -90,6 +90,26 @@ def hold(delivery, now):
         if ahead.exists():
             return Hold("Waits: a delivery of higher priority goes first")
     return None
+
+
+def debounce_due(step_name, flow, flow_key, now):
+    """When a new delivery of a debounced step is due: ``period`` from ``now``, but with
+    ``max_wait``, no later than that long after its burst's first event (the burst: the
+    step's (or key's) first deliveries not yet started since the last one that did; a
+    burst older than ``max_wait`` and ``period`` together has ended, its last run late)."""
+    due = now + timedelta(seconds=flow.debounce)
+    if not flow.debounce_max_wait:
+        return due
+    mine = Delivery.objects.filter(step_name=step_name, replay_of=None)
+    if "debounce" in flow.keyed:
+        mine = mine.filter(flow_key=flow_key)
+    horizon = now - timedelta(seconds=flow.debounce_max_wait + flow.debounce)
+    started = mine.filter(attempts__gt=0).aggregate(at=Max("created_at"))["at"]
+    burst = mine.filter(attempts=0, created_at__gt=max(horizon, started or horizon))
+    first = burst.aggregate(at=Min("created_at"))["at"]
+    if first is None:
+        return due
+    return max(now, min(due, first + timedelta(seconds=flow.debounce_max_wait)))
 
 
 def blocked():
