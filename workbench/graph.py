@@ -94,6 +94,7 @@ class DrawnEdge:
     path: str
     label_x: float
     label_y: float
+    end_y: float = 0.0  # where it meets its target's side
 
     @property
     def label(self):
@@ -176,6 +177,28 @@ def ports(pairs, boxes, end):
     return placed
 
 
+LABEL_LINE = 13  # px between two edge labels' baselines (11 px monospace text)
+
+
+def spread_labels(edges):
+    """Labels of the edges into one node share their right edge, so two closer than a
+    line overlap (four edges into a card 80 px high are 16 px apart, and a label sits
+    above or below its edge): they are pushed apart to a line each, in the order of
+    their edges, and the block moved back to centre on where they wanted to be."""
+    by_target = {}
+    for edge in edges:
+        by_target.setdefault(edge.target, []).append(edge)
+    for sharing in by_target.values():
+        sharing.sort(key=lambda edge: edge.end_y)
+        wanted = [edge.label_y for edge in sharing]
+        placed = wanted[:1]
+        for y in wanted[1:]:
+            placed.append(max(y, placed[-1] + LABEL_LINE))
+        shift = (sum(placed) - sum(wanted)) / len(placed)
+        for edge, y in zip(sharing, placed, strict=True):
+            edge.label_y = max(LABEL_LINE, y - shift)
+
+
 def drawing(flow, now=None):
     """The cards and edges of ``flow``; cron cards say their next run after ``now``."""
     graph = flow_graph(registry, flow)
@@ -219,7 +242,12 @@ def drawing(flow, now=None):
         label_x, label_y = end.x - 12, ends[(source, target)] + (15 if below else -6)
         topics = sorted({e.topic for e in same})
         virtual = all(e.virtual for e in same)
-        edges.append(DrawnEdge(source, target, topics, virtual, curve(points), label_x, label_y))
+        edges.append(
+            DrawnEdge(
+                source, target, topics, virtual, curve(points), label_x, label_y, points[-1][1]
+            )
+        )
+    spread_labels(edges)
     return {
         "nodes": nodes,
         "edges": edges,

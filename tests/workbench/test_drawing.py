@@ -171,3 +171,23 @@ def test_flows_are_listed_in_the_order_their_first_steps_were_registered(steps):
     steps.add(EventStep(name="A1", subscribes=["t"], flows=["alpha", "zeta"]), lambda i, c: None)
     steps.add(EventStep(name="A2", subscribes=["t"], flows=["alpha"]), lambda i, c: None)
     assert drawing.flows() == ["zeta", "alpha"]
+
+
+def test_labels_of_edges_into_one_card_are_a_line_apart(steps):
+    """Four topics from four steps into one card (the saga's step of trip-booking):
+    their labels, right-aligned by the card, are each a line from the next, in the
+    order of their edges."""
+    steps.add(ApiStep(name="A", method="POST", path="/a", emits=["t"], flows=["f"]), handler)
+    for name in "BCDE":
+        emits = [f"{name.lower()}.failed", f"{name.lower()}.reserved"]
+        steps.add(EventStep(name=name, subscribes=["t"], emits=emits, flows=["f"]), handler)
+    topics = [f"{n}.{what}" for n in "bcde" for what in ("failed", "reserved")]
+    steps.add(EventStep(name="Ledger", subscribes=topics, flows=["f"]), handler)
+    into = sorted(
+        (e for e in drawing("f")["edges"] if e.target == "Ledger"), key=lambda e: e.label_y
+    )
+    assert len(into) == 4
+    ys = [edge.label_y for edge in into]
+    assert all(b - a >= 13 for a, b in zip(ys, ys[1:], strict=False)), ys
+    ends = [float(edge.path.split()[-1].split(",")[1]) for edge in into]
+    assert ends == sorted(ends)  # the labels keep the order of their edges
