@@ -82,6 +82,23 @@ def test_a_failed_attempt_frees_its_place_while_it_waits_for_its_retry(steps):
     assert (recorded.status, wake) == (Status.PENDING, [second.pk])
 
 
+@pytest.mark.parametrize("concurrency", [{"limit": 1, "key": "userId"}, 1])
+def test_a_place_held_by_an_attempt_whose_lease_ran_out_is_free_again(steps, concurrency):
+    """The worker running the only attempt allowed died: once its lease ran out, the
+    sweeper takes that delivery again (it is not left behind its own full limit), and
+    the place it held is free (the next delivery may start)."""
+    add(steps, concurrency=concurrency)
+    first, second = emit({"userId": "u1"}), emit({"userId": "u1"})
+    claim(first)
+    assert store.take_due(timezone.now()) == []  # the place is taken: both wait
+    Delivery.objects.filter(pk=first.pk).update(
+        claimed_until=timezone.now() - timedelta(seconds=1), enqueued_at=None
+    )
+    assert set(store.take_due(timezone.now())) == {first.pk, second.pk}
+    assert set(claim(second)) == {second.pk}
+    assert claim(first) == {}  # now the place is the second's
+
+
 def test_the_sweeper_leaves_a_full_key_alone_and_wakes_the_others(steps):
     add(steps, concurrency={"limit": 1, "key": "userId"})
     first, second = emit({"userId": "u1"}), emit({"userId": "u1"})

@@ -64,7 +64,7 @@ def hold(delivery, now):
         if pk := newer.order_by("-event_id").values_list("pk", flat=True).first():
             return Hold(f"Debounced: superseded by delivery {pk}", superseded_by=pk)
     if flow.concurrency:
-        running = _same_key(mine, flow, delivery, "concurrency").filter(status=Status.RUNNING)
+        running = _same_key(mine, flow, delivery, "concurrency").filter(holding(now))
         if running.count() >= flow.concurrency:
             return Hold(f"Waits: {flow.concurrency} already running")
     if flow.rate_limit:
@@ -112,10 +112,17 @@ def debounce_due(step_name, flow, flow_key, now):
     return max(now, min(due, first + timedelta(seconds=flow.debounce_max_wait)))
 
 
-def blocked():
-    """The deliveries the sweeper leaves alone: those of concurrency-limited steps (or
-    keys) whose every place is taken (woken when a place frees: ``next_up``); None
-    when there are none."""
+def holding(now):
+    """Attempts that hold a place of a concurrency limit at ``now``: running, with a
+    lease not run out (one that ran out is presumed dead: its worker stopped, and the
+    sweeper takes its delivery again)."""
+    return Q(status=Status.RUNNING, claimed_until__gte=now)
+
+
+def blocked(now):
+    """The deliveries the sweeper leaves alone at ``now``: those of concurrency-limited
+    steps (or keys) whose every place is taken (woken when a place frees: ``next_up``);
+    None when there are none."""
     limited = {}
     for name in guarded_steps():
         flow = flow_of(name)
@@ -125,7 +132,7 @@ def blocked():
         return None
     full = None
     running = (
-        Delivery.objects.filter(step_name__in=list(limited), status=Status.RUNNING)
+        Delivery.objects.filter(holding(now), step_name__in=list(limited))
         .values("step_name", "flow_key")
         .annotate(n=Count("pk"))
         .order_by()

@@ -180,7 +180,7 @@ class DeliveryStore(ClaimsMixin, OutcomesMixin):
         due = Delivery.objects.filter(claimable(now) & unwoken).filter(
             Q(message_group__isnull=True) | ~Exists(ahead)
         )
-        if (full := gates.blocked()) is not None:  # concurrency limits with no place free
+        if (full := gates.blocked(now)) is not None:  # concurrency limits with no place free
             due = due.exclude(full)
         if not due.exists():
             return []
