@@ -35,6 +35,9 @@ DEFAULTS = {
     # How deep in its trace an emit may be (each emit of a handler is one deeper than
     # the event it handles): a cycle of steps stops here, its emit failing.
     "MAX_DEPTH": 64,
+    # How many events one trace may hold once its emits are 2 or more deep: a cycle
+    # whose steps each emit several events (2**64 within MAX_DEPTH) stops here.
+    "MAX_TRACE_EVENTS": 10_000,
     # The ticker (cron and sweeper) runs this often, in seconds.
     "TICK_INTERVAL": 0.25,
     # A pending delivery whose wake-up job was sent this long ago without a run is

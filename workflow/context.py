@@ -7,7 +7,11 @@ through, inside the request's transaction.
 
 Each emit of a background attempt is one deeper in its trace than the event the
 attempt handles; past ``WORKFLOW["MAX_DEPTH"]`` it fails (``EmitTooDeep``), naming the
-steps that keep emitting to each other, so a cycle of steps stops there.
+steps that keep emitting to each other, so a cycle of steps stops there. A cycle whose
+steps each emit several events would hold 2**64 events by then: an emit 2 or more deep
+also fails (``TraceTooLarge``) once its trace holds ``WORKFLOW["MAX_TRACE_EVENTS"]``
+events (counted once per attempt, with the attempt's own emits; shallower emits, the
+usual fan-out of an API call or a cron slot, are not counted).
 
 Annotate a handler's ``ctx`` as ``Context`` (``workflow.handlers`` has every handler type).
 """
@@ -18,14 +22,15 @@ from typing import Any, Required, TypedDict
 from . import bus
 from .conf import workflow_settings
 from .contracts import check_emit
-from .errors import EmitTooDeep, UndeclaredEmit
+from .errors import EmitTooDeep, TraceTooLarge, UndeclaredEmit
 from .jsonutil import json_copy
 from .logs import StepLogger
 from .models import Event, Run
 from .registry import RegisteredStep
 from .state import AttemptState, State, StateStore
 
-__all__ = ["Context", "EmitMessage", "EmitTooDeep", "UndeclaredEmit"]
+__all__ = ["Context", "EmitMessage", "EmitTooDeep", "TraceTooLarge", "UndeclaredEmit"]
+COUNTED_FROM = 2  # the depth from which emits count the events of their trace
 
 
 class EmitMessage(TypedDict, total=False):
@@ -70,6 +75,8 @@ class Context:
         self.logger = logger or StepLogger(step.name, trace_id, run=run)
         self.event = event
         self._emits: list[tuple[str, Any, dict[str, Any]]] = []
+        self._sent = 0  # emits written through (not held)
+        self._trace_events: int | None = None  # the trace's events, counted once
 
     def emit(
         self,
@@ -103,6 +110,7 @@ class Context:
             self._emits.append((topic, data, options))
         else:
             self._send(topic, data, options)
+            self._sent += 1
 
     @staticmethod
     def _unpack(
@@ -125,6 +133,22 @@ class Context:
                 f"{self.trace_id}, deeper than WORKFLOW['MAX_DEPTH'] ({limit}): "
                 f"{describe_cycle(self.event, self.step.name)}. It is not delivered; break "
                 "the cycle (or emit only while there is work left), or raise MAX_DEPTH"
+            )
+        if depth >= COUNTED_FROM:
+            self._check_size(topic, depth)
+
+    def _check_size(self, topic: str, depth: int) -> None:
+        if self._trace_events is None:
+            self._trace_events = Event.objects.filter(trace_id=self.trace_id).count()
+        events = self._trace_events + len(self._emits) + self._sent + 1  # with this one
+        limit = workflow_settings.MAX_TRACE_EVENTS
+        if events > limit:
+            raise TraceTooLarge(
+                f"{self.step.name} emitted {topic!r} at depth {depth} of trace "
+                f"{self.trace_id}, which would hold {events} events, more than "
+                f"WORKFLOW['MAX_TRACE_EVENTS'] ({limit}): "
+                f"{describe_cycle(self.event, self.step.name)}. It is not delivered; emit "
+                "fewer events per run, break the cycle, or raise MAX_TRACE_EVENTS"
             )
 
     def _send(self, topic: str, data: Any, options: dict[str, Any]) -> None:

@@ -39,6 +39,10 @@ class EmitTooDeep(NonRetryable):
     """An emit deeper in its trace than ``WORKFLOW["MAX_DEPTH"]``: a cycle of steps."""
 
 
+class TraceTooLarge(NonRetryable):
+    """An emit past ``WORKFLOW["MAX_TRACE_EVENTS"]`` in its trace: a cycle that fans out."""
+
+
 class HandlerTimeout(Exception):
     """An attempt ran past its handler timeout (``infrastructure={"handler": {"timeout": s}}``)."""
 

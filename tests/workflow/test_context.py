@@ -4,11 +4,12 @@ import datetime
 import re
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from rest_framework import serializers
 
 from workflow import InvalidEmit, NonRetryable
-from workflow.context import Context, EmitTooDeep, UndeclaredEmit
+from workflow.context import Context, EmitTooDeep, TraceTooLarge, UndeclaredEmit
 from workflow.models import Delivery, Event, StateEntry
 from workflow.steps import EventStep
 
@@ -250,3 +251,67 @@ def test_emits_of_api_steps_and_cron_slots_start_at_depth_zero(steps, settings):
     ctx = Context(step, TRACE, held=True)
     ctx.emit("u", {})  # no error
     assert ctx.holds_writes()
+
+
+@pytest.mark.django_db
+def test_a_cycle_that_fans_out_stops_at_max_trace_events(looping, settings):
+    """An emit 2 or more deep fails with TraceTooLarge (a NonRetryable) once its trace
+    holds MAX_TRACE_EVENTS events, counting the attempt's own held emits, naming the
+    cycle; the trace is counted once per attempt."""
+    settings.WORKFLOW = {**settings.WORKFLOW, "MAX_TRACE_EVENTS": 8}
+    ping, pong = looping
+    handled = chain(ping, pong, 4)  # 5 events in the trace
+    step = pong if handled.emitted_by == "Ping" else ping
+    topic = "ping" if step is pong else "pong"
+    ctx = Context(step, TRACE, held=True, event=handled)
+    with CaptureQueriesContext(connection) as counted:
+        for _ in range(3):  # 5 + 3 = 8
+            ctx.emit(topic, {})
+    assert sum("COUNT(" in query["sql"] for query in counted.captured_queries) == 1
+    with pytest.raises(TraceTooLarge) as info:
+        ctx.emit(topic, {})
+    message = str(info.value)
+    assert isinstance(info.value, NonRetryable)
+    assert "would hold 9 events, more than WORKFLOW['MAX_TRACE_EVENTS'] (8)" in message
+    assert "form a cycle (topics 'ping', 'pong')" in message
+
+
+@pytest.mark.django_db
+def test_shallow_emits_are_not_counted_against_max_trace_events(looping, settings):
+    """An API call's or a cron slot's emits (depth 0) and their handlers' (depth 1) fan
+    out as far as they need: only emits 2 or more deep count the trace."""
+    settings.WORKFLOW = {**settings.WORKFLOW, "MAX_TRACE_EVENTS": 2}
+    ping, pong = looping
+    handled = chain(ping, pong, 0)  # depth 0: its handler emits at depth 1
+    step = pong if handled.emitted_by == "Ping" else ping
+    topic = "ping" if step is pong else "pong"
+    ctx = Context(step, TRACE, held=False, event=handled)
+    with CaptureQueriesContext(connection) as counted:
+        for _ in range(5):
+            ctx.emit(topic, {})
+    assert not any("COUNT(" in query["sql"] for query in counted.captured_queries)
+    assert Event.objects.filter(trace_id=TRACE).count() == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_that_emits_twice_to_itself_stops_near_max_trace_events(steps, settings):
+    """Split handles 'part' and emits two more: 2**MAX_DEPTH events without a bound. With
+    MAX_TRACE_EVENTS 50 the trace stops at 49 (an attempt's two emits are all or
+    nothing; run one at a time, none passes the limit), the runs past it dead with the
+    cause."""
+    from workflow.testing import FlowTester
+
+    settings.WORKFLOW = {**settings.WORKFLOW, "MAX_TRACE_EVENTS": 50}
+
+    def split(input, ctx):
+        ctx.emit("part", {})
+        ctx.emit("part", {})
+
+    steps.add(EventStep(name="Split", subscribes=["part"], emits=["part"]), split)
+    flow = FlowTester(sleep=False)
+    flow.emit("part", {}, trace_id=TRACE)
+    assert Event.objects.filter(trace_id=TRACE).count() == 49
+    dead = flow.deliveries("Split", status="dead")
+    assert dead and all("TraceTooLarge" in d.last_error for d in dead)
+    assert all("MAX_TRACE_EVENTS" in d.last_error for d in dead)
+    assert not flow.deliveries("Split", status="pending")
