@@ -5,6 +5,7 @@ transaction; recording an outcome that ends a group's delivery returns the next 
 of the group to wake (the worker wakes it once the record committed).
 """
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from workflow import bus
 from workflow.models import Delivery
 from workflow.policy import QueuePolicy
 from workflow.steps import EventStep
-from workflow.store import Outcome, store
+from workflow.store import Outcome, store, store_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.store]
 Status = Delivery.Status
@@ -253,3 +254,24 @@ def test_an_earlier_delivery_committed_after_a_later_one_waits_while_that_one_ru
     assert store.take_due(timezone.now()) == []  # the sweeper leaves it too
     assert succeed(running) == [earlier.pk]
     assert claim(earlier.pk) is not None
+
+
+def test_a_fifo_run_starts_when_its_turn_came_not_when_its_claim_began(steps, monkeypatch):
+    """A claim may wait for its turn (the write lock, its group's lock) while the run
+    before it ends: its run's start is read once the turn came, so it is never before
+    the end of the run before it."""
+    add_fifo(steps)
+    delivery = emit({"userId": "u1"})
+    chosen = type(store_for())
+    waits = chosen.waits_its_turn
+    turn_came = []
+
+    def slow_turn(found):
+        time.sleep(0.05)  # the turn takes a while to come
+        turn_came.append(timezone.now())
+        return waits(found)
+
+    monkeypatch.setattr(chosen, "waits_its_turn", staticmethod(slow_turn))
+    claimed = claim(delivery.pk)
+    assert claimed is not None
+    assert claimed.run.started_at >= turn_came[0]

@@ -202,9 +202,11 @@ class ClaimsMixin:
                     return None
             if delivery.step_name in gates.guarded_steps():
                 self.lock_step(delivery.step_name)
-                now = timezone.now()  # its turn came: the run starts now, in lock order
-                if self._held_back(delivery, now):
+                if self._held_back(delivery, timezone.now()):
                     return None
+            # Its turn came (the write lock, its group's or its step's): the run starts
+            # now, after the end of the one before it, however long the turn took.
+            now = timezone.now()
             held = {
                 "status": Status.RUNNING,
                 "attempts": delivery.attempts + 1,
