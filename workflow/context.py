@@ -9,9 +9,10 @@ Each emit of a background attempt is one deeper in its trace than the event the
 attempt handles; past ``WORKFLOW["MAX_DEPTH"]`` it fails (``EmitTooDeep``), naming the
 steps that keep emitting to each other, so a cycle of steps stops there. A cycle whose
 steps each emit several events would hold 2**64 events by then: an emit 2 or more deep
-also fails (``TraceTooLarge``) once its trace holds ``WORKFLOW["MAX_TRACE_EVENTS"]``
-events (counted once per attempt, with the attempt's own emits; shallower emits, the
-usual fan-out of an API call or a cron slot, are not counted).
+also fails (``TraceTooLarge``) when its trace would hold more than
+``WORKFLOW["MAX_TRACE_EVENTS"]`` events (counted once per attempt, with the attempt's
+own emits; shallower emits, the usual fan-out of an API call or a cron slot, are not
+counted).
 
 Annotate a handler's ``ctx`` as ``Context`` (``workflow.handlers`` has every handler type).
 """
