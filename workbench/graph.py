@@ -94,7 +94,7 @@ class DrawnEdge:
     path: str
     label_x: float
     label_y: float
-    end_y: float = 0.0  # where it meets its target's side
+    end_y: float  # where it meets its target's side
 
     @property
     def label(self):

@@ -702,6 +702,28 @@ def test_flows_page_panel_tracing_state_and_logs_tabs_live_without_navigation(wo
     context.close()
 
 
+def a_run_finished(page):
+    """Tell the page what the live feed tells it when a handler's run ends."""
+    page.evaluate(
+        """() => document.dispatchEvent(new CustomEvent("wb:message",
+            {detail: {kind: "run", finishedAt: new Date().toISOString()}}))"""
+    )
+
+
+def held_request(page, held, count, timeout=10):
+    """The ``count``-th request a route of ``page`` holds in ``held``, once it is there."""
+    deadline = time.monotonic() + timeout
+    while len(held) < count:
+        assert time.monotonic() < deadline, f"request {count} never came"
+        page.wait_for_timeout(20)
+    return held[count - 1]
+
+
+def settled(page, ms=100):
+    """Let the page act on what it was just answered."""
+    page.evaluate(f"() => new Promise((done) => setTimeout(done, {ms}))")
+
+
 @needs_chromium
 def test_state_answers_that_come_back_late_do_not_undo_a_pick_or_a_save(workbench, browser):
     """The State tab fetches a group's keys when one is picked and again, live, when a
@@ -718,36 +740,21 @@ def test_state_answers_that_come_back_late_do_not_undo_a_pick_or_a_save(workbenc
     held = []
     page.route(f"**{state_url}?group=users", lambda route: held.append(route))
 
-    def a_run_finished():
-        # What the live feed tells the page when a handler's run ends.
-        page.evaluate(
-            """() => document.dispatchEvent(new CustomEvent("wb:message",
-                {detail: {kind: "run", finishedAt: new Date().toISOString()}}))"""
-        )
-
-    def next_held(count):
-        while len(held) < count:
-            page.wait_for_timeout(20)
-        return held[count - 1]
-
-    def flushed():
-        page.evaluate("() => new Promise((done) => setTimeout(done, 50))")
-
     # Picked (request 1, held), then a live fetch (request 2) answers first.
     page.locator('#wb-state-groups li[data-group="users"] button').click()
-    picked = next_held(1)
-    a_run_finished()
-    next_held(2).continue_()
+    picked = held_request(page, held, 1)
+    a_run_finished(page)
+    held_request(page, held, 2).continue_()
     key = page.locator(f'#wb-state-keys li[data-key="{user_id}"] button')
     key.click()
     page.click("#wb-state-edit")
     picked.continue_()  # the older answer, last
-    flushed()
+    settled(page)
     assert page.locator("#wb-state-text").is_visible(), "the edit was replaced"
 
     # A live fetch read before the save (its answer held until the save has shown).
-    a_run_finished()
-    stale = next_held(3)
+    a_run_finished(page)
+    stale = held_request(page, held, 3)
     before_save = page.request.get(f"{workbench.base}{state_url}?group=users").text()
     assert "Saved" not in before_save
     edited = {"name": "Saved", "email": body["email"]}
@@ -755,7 +762,7 @@ def test_state_answers_that_come_back_late_do_not_undo_a_pick_or_a_save(workbenc
     page.click(".wb-state-form button[type=submit]")
     page.locator("#wb-state-json", has_text="Saved").wait_for()
     stale.fulfill(status=200, content_type="application/json", body=before_save)
-    flushed()
+    settled(page)
     assert json.loads(page.locator("#wb-state-json").inner_text()) == edited
     context.close()
 
@@ -778,18 +785,14 @@ def test_a_trace_search_is_not_undone_by_a_live_answer_read_before_it(workbench,
     )
     held = []
     page.route("**/traces/?flow=*&q=", lambda route: held.append(route))
-    page.evaluate(
-        """() => document.dispatchEvent(new CustomEvent("wb:message",
-            {detail: {kind: "run", finishedAt: new Date().toISOString()}}))"""
-    )
-    while not held:
-        page.wait_for_timeout(20)
+    a_run_finished(page)
+    held_request(page, held, 1)
     page.fill("#wb-trace-search", emails[0])
     page.wait_for_function(
         "() => document.querySelectorAll('#wb-flow-traces li[data-trace]').length === 1"
     )
     held[0].continue_()
-    page.evaluate("() => new Promise((done) => setTimeout(done, 100))")
+    settled(page)
     assert page.locator("#wb-flow-traces li[data-trace]").count() == 1
     context.close()
 
@@ -819,15 +822,11 @@ def test_the_traces_page_keeps_the_newest_answer_when_refreshes_come_back_out_of
     answer = workbench.post("/users/register", body)
     new_trace = answer.headers["X-Trace-Id"]
     assert new_trace not in before
-    while not held:  # the first refresh, on the new trace's first run
-        page.wait_for_timeout(20)
-    page.evaluate(
-        """() => document.dispatchEvent(new CustomEvent("wb:message",
-            {detail: {kind: "run", finishedAt: new Date().toISOString()}}))"""
-    )
+    held_request(page, held, 1)  # the first refresh, on the new trace's first run
+    a_run_finished(page)
     row = page.locator(f'#wb-traces tbody a[href*="{new_trace}"]')
     row.first.wait_for(timeout=15_000)  # a later refresh drew it
     held[0].fulfill(status=200, content_type="text/html", body=before)
-    page.evaluate("() => new Promise((done) => setTimeout(done, 100))")
+    settled(page)
     assert row.count() >= 1
     context.close()
