@@ -17,7 +17,12 @@ finished, reading the database beside the server. It prints:
 - the queue wait of the burst's deliveries, from the delivery's creation to the start of
   its first run: median, p95, max;
 - as the baseline, measured in the same run: the CPU of one password hash with the
-  project's hasher (config.hashers, Argon2id), and the ratio of a registration's CPU to it.
+  project's hasher (config.hashers, Argon2id), and the ratio of a registration's CPU to it;
+- the floor, measured in the same run on a second stack (bench.settings): the same
+  registrations through a plain DRF view (bench.views.PlainRegisterView) and three plain
+  django-q2 tasks per user (bench.probe.tasks: the same services, without their sleeps),
+  on the same runserver, cluster and broker; its CPU per registration, against the hash,
+  and the framework's against it (--no-floor skips it).
 """
 
 import argparse
@@ -37,11 +42,18 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import available, configuration, machine, percentile  # noqa: E402
+from bench.common import (  # noqa: E402
+    BENCH_SETTINGS,
+    available,
+    configuration,
+    machine,
+    percentile,
+)
 from bench.stack import Stack  # noqa: E402
 
 WARM_UP = 4
 DELIVERIES_PER_USER = 3
+PLAIN = "/bench/plain-register"  # bench.views.PlainRegisterView (bench.settings)
 
 
 def hash_cpu(samples=20):
@@ -61,9 +73,9 @@ def hash_cpu(samples=20):
     return statistics.median(times)
 
 
-def register(stack, n, prefix):
+def register(stack, n, prefix, path="/users/register"):
     body = {"name": f"User {n}", "email": f"{prefix}{n}@example.com", "password": "securepass123"}
-    response = stack.post("/users/register", body)
+    response = stack.post(path, body)
     assert response.status_code == 201, response.text
     return response.json()["userId"]
 
@@ -279,6 +291,83 @@ def run(config, users, clients, workdir, profile=None, trickle_seconds=10):
         }
 
 
+def notified(stack):
+    """Users the plain tasks have finished (the last of their three tasks counts them)."""
+    return stack.query(
+        "SELECT COUNT(*) FROM workflow_stateentry WHERE \"group\" = 'notification-counts'"
+    )[0][0]
+
+
+def settle_plain(stack, users, timeout=600):
+    deadline = time.monotonic() + timeout
+    while notified(stack) < users or busy_tasks(stack):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the plain tasks did not finish:\n{stack.log()[-3000:]}")
+        time.sleep(0.02)
+    return time.monotonic()
+
+
+def busy_tasks(stack):
+    """django-q2 jobs still in the ORM broker (the setup tasks count nobody)."""
+    if "REDIS_URL" in stack.env:
+        return 0
+    return stack.query("SELECT COUNT(*) FROM django_q_ormq")[0][0]
+
+
+def floor(config, users, clients, workdir):
+    """The same registrations without the framework: ``bench.views.PlainRegisterView``
+    (the same serializer, hash, account and state writes, log lines) on the same
+    runserver, its background work three plain django-q2 tasks per user
+    (``bench.probe.tasks``: the same services, their sleeps left out) on the same
+    cluster and broker. Its CPU is the part of a registration this stack cannot avoid."""
+    env_dir = Path(workdir) / f"{config}-floor"
+    with (
+        configuration(config, env_dir) as env,
+        Stack(env_dir, env={**env, **BENCH_SETTINGS}) as stack,
+    ):
+        for n in range(WARM_UP):
+            register(stack, n, "warm", PLAIN)
+        settle_plain(stack, WARM_UP)
+        time.sleep(1)
+        before = readings(stack)
+        started = time.monotonic()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(lambda n: register(stack, n, "user", PLAIN), range(users)))
+        posted = time.monotonic() - started
+        ended = settle_plain(stack, WARM_UP + users)
+        after = readings(stack)
+        return {
+            "elapsed": ended - started,
+            "posted": posted,
+            "parts": cpu_by_part(stack, before, after),
+        }
+
+
+def split(parts):
+    """(web server, cluster, database and Redis) CPU seconds of ``parts``."""
+    services = sum(v for k, v in parts.items() if k in ("postgres", "redis"))
+    web = parts.get("web server", 0.0)
+    return web, sum(parts.values()) - web - services, services
+
+
+def report_floor(config, users, result, plain, hash_seconds):
+    web, cluster, services = (v / users * 1000 for v in split(plain["parts"]))
+    total = web + cluster + services
+    ours = sum(result["parts"].values()) / users * 1000
+    ours_web, ours_cluster, _ = (v / users * 1000 for v in split(result["parts"]))
+    print(
+        f"{config}: floor, a plain DRF view and plain django-q2 tasks doing the same work "
+        f"(no sleeps): {total:.1f} ms per registration ({web:.1f} web, {cluster:.1f} cluster"
+        + (f", {services:.1f} database and Redis" if services else "")
+        + f"), {total / 1000 / hash_seconds:.2f}x the hash; POSTs answered in "
+        f"{plain['posted']:.2f} s, tasks done in {plain['elapsed']:.2f} s"
+    )
+    print(
+        f"{config}: ratio CPU per registration / the floor = {ours / total:.2f}x "
+        f"(web {ours_web / web:.2f}x, cluster {ours_cluster / cluster:.2f}x)"
+    )
+
+
 def report(config, users, clients, result, hash_seconds):
     parts = result["parts"]
     services = {k: v for k, v in parts.items() if k in ("postgres", "redis")}
@@ -341,6 +430,9 @@ def main():
         metavar="SECONDS",
         help="how long the queue wait is measured beside an idle and a busy server",
     )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the plain DRF + django-q2 floor run"
+    )
     args = parser.parse_args()
     if args.quick:
         args.users, args.configs, args.trickle = 20, "sqlite", 1
@@ -354,6 +446,9 @@ def main():
         for config in available(args.configs.split(",")):
             result = run(config, args.users, args.clients, workdir, args.profile, args.trickle)
             report(config, args.users, args.clients, result, hash_seconds)
+            if not args.no_floor:
+                plain = floor(config, args.users, args.clients, workdir)
+                report_floor(config, args.users, result, plain, hash_seconds)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The RegisterUser step written as a plain DRF view: the baseline of bench/api_overhead.py.
+"""The RegisterUser step written as a plain DRF view: the baseline of bench/api_overhead.py,
+and the web half of bench/cpu.py's floor (with ``bench.probe.tasks`` as its background).
 
 The same validation (RegisterUserSerializer, with its Argon2 hash), the same business
 writes in one transaction (the account and the user's state entry, through the same

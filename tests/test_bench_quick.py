@@ -66,6 +66,8 @@ SCRIPTS = {
         rf"queue wait, delivery created -> first run started \(n=60\): median {NUMBER} ms",
         rf"beside an idle server \(n=\d+\): median {NUMBER} ms, p95 {NUMBER} ms",
         rf"ratio CPU per registration / one password hash = {NUMBER}x",
+        rf"sqlite: floor, a plain DRF view and plain django-q2 tasks .*: {NUMBER} ms per regis",
+        rf"ratio CPU per registration / the floor = {NUMBER}x \(web {NUMBER}x, cluster {NUMBER}x\)",
     ],
     "chaos.py": [
         r"baseline \(no kill\): 30 registrations",
