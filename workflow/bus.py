@@ -2,9 +2,11 @@
 
 The store records the event, its new trace (if it starts one) and its deliveries, as
 part of the caller's transaction: an event emitted in a transaction that rolls back is
-never delivered. Once that transaction commits, ``event_emitted`` is sent, and its
-receiver the bridge sends the wake-up jobs. If the process dies between the commit
-and the jobs, the ticker's sweeper finds the deliveries and sends them.
+never delivered. ``event_recorded`` is sent in that transaction, ``event_emitted``
+once it commits; the bridge, their receiver, sends the wake-up jobs (in the
+transaction with the ORM broker, after it with another: ``workflow.bridge``). If the
+process dies between a commit and its jobs, the ticker's sweeper finds the deliveries
+and sends them.
 """
 
 from collections.abc import Callable
@@ -78,9 +80,11 @@ def emit(
     if new_trace:
         trace = Trace(trace_id=event.trace_id, entry_step=emitted_by, started_at=now)
     deliveries = [delivery_for(step, event, now, delay) for step in registry.subscribers(topic)]
-    event, created = store.record_emit(event, trace, deliveries, idempotency_key)
-    if created:
-        transaction.on_commit(after_commit(event, deliveries), robust=True)
+    with transaction.atomic(savepoint=False):  # the caller's, if it has one
+        event, created = store.record_emit(event, trace, deliveries, idempotency_key)
+        if created:
+            signals.send(signals.event_recorded, sender=Event, event=event, deliveries=deliveries)
+            transaction.on_commit(after_commit(event, deliveries), robust=True)
     return event
 
 

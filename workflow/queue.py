@@ -1,13 +1,12 @@
 """Everything that knows django-q2: wake-up jobs, the broker, the job function, the cluster.
 
 A job carries nothing but delivery ids (never user data) and only wakes a worker: the
-delivery table is the source of truth, and a lost job is found by the sweeper. Jobs
-are sent after the transaction that recorded their deliveries commits (the bridge, for
-an emit's). A job carries several deliveries: those of emits that commit while this
-process is sending another job go together in the next jobs (``Waker``), spread over
-the cluster's workers, up to ``WAKE_BATCH`` per job. An idle process sends an emit's
-jobs at once; a busy one sends fewer jobs than deliveries, which is what keeps the
-runtime from being slower than the queue under it.
+delivery table is the source of truth, and a lost job is found by the sweeper. With
+the ORM broker an emit's jobs are written in the transaction that records its
+deliveries; with another broker they are sent once it commits (the bridge). Other
+wake-ups (the next of a fifo group, a freed place) are sent after their commits: those
+that come while this process is sending another job go together in the next jobs
+(``Waker``), spread over the cluster's workers, up to ``WAKE_BATCH`` per job.
 """
 
 import logging
@@ -286,6 +285,12 @@ def jobs_waiting():
 
 def _orm_broker():
     return Conf.ORM is not None and router.db_for_write(Delivery) == Conf.ORM
+
+
+def jobs_share_the_transaction():
+    """Whether the broker keeps its jobs in the deliveries' database (the ORM broker):
+    then an emit's jobs are written in the transaction that records it (``bridge``)."""
+    return _orm_broker()
 
 
 def jobs_transaction():

@@ -11,6 +11,9 @@ logger = logging.getLogger("workflow")
 
 #: After the transaction that recorded it commits: ``event`` and its ``deliveries``.
 event_emitted = Signal()
+#: In the transaction that records it, before it commits: ``event`` and its
+#: ``deliveries``. The bridge writes their wake-up jobs there (the ORM broker).
+event_recorded = Signal()
 #: A step run started or finished: ``run`` (a ``Run``).
 run_started = Signal()
 run_finished = Signal()

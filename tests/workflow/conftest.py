@@ -32,6 +32,14 @@ def serve(settings):
 
 
 @pytest.fixture
+def jobs_after_commit(monkeypatch):
+    """An emit's wake-up jobs are sent after its commit, as with the Redis broker: in a
+    test's transaction, which never commits, emits wake nothing, and what the test
+    drives (the sweeper, a recorder, a replay) is all that is woken."""
+    monkeypatch.setattr(queue, "jobs_share_the_transaction", lambda: False)
+
+
+@pytest.fixture
 def enqueued(monkeypatch):
     """The delivery ids passed to ``queue.enqueue`` (no job is sent)."""
     ids = []

@@ -71,7 +71,7 @@ def test_emit_records_one_event_and_a_delivery_per_subscriber(steps):
         assert delivery.status == Delivery.Status.PENDING
         assert delivery.attempts == 0
         assert before <= delivery.due_at <= timezone.now()
-        assert delivery.enqueued_at is None  # no job carries it until the commit sends one
+        assert delivery.enqueued_at is not None  # its job was written with it (ORM broker)
 
 
 @pytest.mark.django_db
@@ -134,14 +134,35 @@ def test_emit_in_a_rolled_back_transaction_leaves_nothing(steps, emitted):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_committed_emit_sends_wake_up_jobs_only_after_commit(steps):
-    """The emit's deliveries are carried by wake-up jobs sent when the outer transaction
-    commits."""
+def test_with_the_orm_broker_an_emits_jobs_are_written_in_its_transaction(steps, monkeypatch):
+    """The ORM broker keeps its jobs in the deliveries' database: the bridge writes an
+    emit's wake-up jobs in the transaction that records it (marking the deliveries),
+    so they commit with the event, and the pusher's doorbell rings once they have."""
+    subscribe(steps, "A", "t")
+    subscribe(steps, "B", "t")
+    rung = []
+    monkeypatch.setattr(queue, "ring_the_pusher", lambda: rung.append(True))
+    with transaction.atomic():
+        event = bus.emit("t", {"n": 1})
+        ids = sorted(Delivery.objects.filter(event=event).values_list("pk", flat=True))
+        assert len(ids) == 2
+        assert woken_ids() == ids  # in the transaction, before its commit
+        assert all(d.enqueued_at is not None for d in Delivery.objects.all()), "marked carried"
+        assert rung == []
+    assert woken_ids() == ids
+    assert rung == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_another_broker_an_emits_jobs_are_sent_after_its_commit(steps, jobs_after_commit):
+    """A broker outside the database (Redis) cannot share the transaction, and a job seen
+    before the commit would find no delivery: the jobs are sent once it commits."""
     subscribe(steps, "A", "t")
     subscribe(steps, "B", "t")
     with transaction.atomic():
         event = bus.emit("t", {"n": 1})
         assert not OrmQ.objects.exists()
+        assert not Delivery.objects.exclude(enqueued_at=None).exists()
     ids = sorted(Delivery.objects.filter(event=event).values_list("pk", flat=True))
     assert len(ids) == 2
     assert woken_ids() == ids
@@ -237,24 +258,54 @@ def test_on_postgresql_an_emit_is_one_statement(steps, emitted, django_capture_o
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failing_bridge_is_logged_and_the_emit_stands(steps, monkeypatch, caplog):
-    """If the bridge fails to wake the workers after the commit, emit() still returns
-    its event (recorded, unmarked: the sweeper's), and the failure is logged by name."""
+@pytest.mark.parametrize("in_transaction", [True, False], ids=["orm-broker", "other-broker"])
+def test_a_failing_bridge_is_logged_and_the_emit_stands(
+    steps, monkeypatch, caplog, in_transaction
+):
+    """If the bridge fails to wake the workers, in the emit's transaction or after its
+    commit, emit() still returns its event (recorded, unmarked: the sweeper's), and the
+    failure is logged by name."""
     subscribe(steps, "A", "t")
+    monkeypatch.setattr(queue, "jobs_share_the_transaction", lambda: in_transaction)
 
     def broken(ids):
         raise RuntimeError("broker down")
 
+    monkeypatch.setattr(queue, "wake", broken)
     monkeypatch.setattr(queue.waker(), "wake", broken)
     event = bus.emit("t", {"n": 1})
     assert Delivery.objects.get(event=event).enqueued_at is None
-    assert "send_wake_ups" in caplog.text and "broker down" in caplog.text
+    assert not OrmQ.objects.exists()
+    name = "write_wake_ups" if in_transaction else "send_wake_ups"
+    assert name in caplog.text and "broker down" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_cannot_be_written_leaves_the_emits_transaction_whole(steps, monkeypatch):
+    """A database error writing the jobs in the emit's transaction is undone alone (a
+    savepoint): the event and its deliveries commit, unmarked, for the sweeper."""
+    subscribe(steps, "A", "t")
+
+    def refused(*args, **kwargs):  # a real database error (on PostgreSQL it aborts
+        with connection.cursor() as cursor:  # the transaction, but for a savepoint)
+            cursor.execute("INSERT INTO no_such_table VALUES (1)")
+
+    monkeypatch.setattr(queue, "async_task", refused)
+    with transaction.atomic():
+        event = bus.emit("t", {"n": 1})
+        Event.objects.filter(pk=event.pk).update(emitted_by="still writable")
+    assert Event.objects.get(pk=event.pk).emitted_by == "still writable"
+    assert Delivery.objects.get(event=event).enqueued_at is None
+    assert not OrmQ.objects.exists()
 
 
 def test_the_workflow_app_connects_the_bridge():
-    """The bridge is a receiver of event_emitted from the start, connected by the app."""
+    """The bridge is a receiver of event_recorded and event_emitted from the start,
+    connected by the app."""
     sync_receivers, _ = signals.event_emitted._live_receivers(sender=Event)
     assert bridge.send_wake_ups in sync_receivers
+    sync_receivers, _ = signals.event_recorded._live_receivers(sender=Event)
+    assert bridge.write_wake_ups in sync_receivers
 
 
 # The emit's contract: data every subscriber takes ---------------------------------

@@ -222,7 +222,7 @@ def test_a_standard_step_wakes_nobody_when_a_delivery_finishes(steps):
     assert succeed(claim(first.pk)) == []
 
 
-def test_the_sweeper_skips_fifo_deliveries_waiting_their_turn(steps, enqueued):
+def test_the_sweeper_skips_fifo_deliveries_waiting_their_turn(steps, enqueued, jobs_after_commit):
     """sweep() wakes the head of each group and standard deliveries, not the ones
     behind a pending head (the head wakes them when it is done)."""
     from workflow.ticker import sweep

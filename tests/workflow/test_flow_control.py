@@ -83,7 +83,9 @@ def test_a_failed_attempt_frees_its_place_while_it_waits_for_its_retry(steps):
 
 
 @pytest.mark.parametrize("concurrency", [{"limit": 1, "key": "userId"}, 1])
-def test_a_place_held_by_an_attempt_whose_lease_ran_out_is_free_again(steps, concurrency):
+def test_a_place_held_by_an_attempt_whose_lease_ran_out_is_free_again(
+    steps, concurrency, jobs_after_commit
+):
     """The worker running the only attempt allowed died: once its lease ran out, the
     sweeper takes that delivery again (it is not left behind its own full limit), and
     the place it held is free (the next delivery may start)."""
@@ -99,7 +101,7 @@ def test_a_place_held_by_an_attempt_whose_lease_ran_out_is_free_again(steps, con
     assert claim(first) == {}  # now the place is the second's
 
 
-def test_the_sweeper_leaves_a_full_key_alone_and_wakes_the_others(steps):
+def test_the_sweeper_leaves_a_full_key_alone_and_wakes_the_others(steps, jobs_after_commit):
     add(steps, concurrency={"limit": 1, "key": "userId"})
     first, second = emit({"userId": "u1"}), emit({"userId": "u1"})
     other = emit({"userId": "u2"})
@@ -274,7 +276,7 @@ def test_a_waiting_delivery_of_higher_priority_starts_before_older_ones(steps):
     assert set(claim(vip)) == {vip.pk}
 
 
-def test_the_sweeper_wakes_a_backlog_highest_priority_first(steps):
+def test_the_sweeper_wakes_a_backlog_highest_priority_first(steps, jobs_after_commit):
     add(steps, name="Low", topic="low")
     add(steps, name="High", topic="high", priority=5)
     low, high = emit({}, topic="low"), emit({}, topic="high")

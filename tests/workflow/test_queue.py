@@ -44,7 +44,7 @@ def test_a_delivery_claimed_before_its_job_is_marked_stays_unmarked(steps, monke
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_job_carries_at_most_wake_batch_deliveries(steps, monkeypatch):
+def test_a_job_carries_at_most_wake_batch_deliveries(steps, monkeypatch, jobs_after_commit):
     """enqueue() of 40 deliveries with one worker sends jobs of 16, 16 and 8, each id
     exactly once."""
     subscribe(steps, "A", "t")

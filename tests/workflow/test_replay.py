@@ -63,7 +63,7 @@ def run(*args):
 
 
 def test_replay_of_a_dead_delivery_is_a_new_pending_delivery_of_the_same_event(
-    shop, enqueued, django_capture_on_commit_callbacks
+    shop, enqueued, jobs_after_commit, django_capture_on_commit_callbacks
 ):
     """replay(): a new pending delivery with the same event, step and trace, linked by
     replay_of and woken after commit; the dead one is left as it was."""
