@@ -259,9 +259,7 @@ def test_on_postgresql_an_emit_is_one_statement(steps, emitted, django_capture_o
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("in_transaction", [True, False], ids=["orm-broker", "other-broker"])
-def test_a_failing_bridge_is_logged_and_the_emit_stands(
-    steps, monkeypatch, caplog, in_transaction
-):
+def test_a_failing_bridge_is_logged_and_the_emit_stands(steps, monkeypatch, caplog, in_transaction):
     """If the bridge fails to wake the workers, in the emit's transaction or after its
     commit, emit() still returns its event (recorded, unmarked: the sweeper's), and the
     failure is logged by name."""
