@@ -86,13 +86,18 @@ def finished(stack):
     )[0][0]
 
 
-def settle(stack, deliveries, timeout=600):
+def wait_until(stack, done, what, timeout=600):
+    """Poll ``done()`` until it is true; the moment it was (monotonic)."""
     deadline = time.monotonic() + timeout
-    while finished(stack) < deliveries:
+    while not done():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"not settled after {timeout} s:\n{stack.log()[-3000:]}")
+            raise TimeoutError(f"{what} not after {timeout} s:\n{stack.log()[-3000:]}")
         time.sleep(0.02)
     return time.monotonic()
+
+
+def settle(stack, deliveries, timeout=600):
+    return wait_until(stack, lambda: finished(stack) >= deliveries, "settled", timeout)
 
 
 def workers(stack):
@@ -299,12 +304,10 @@ def notified(stack):
 
 
 def settle_plain(stack, users, timeout=600):
-    deadline = time.monotonic() + timeout
-    while notified(stack) < users or busy_tasks(stack):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the plain tasks did not finish:\n{stack.log()[-3000:]}")
-        time.sleep(0.02)
-    return time.monotonic()
+    def done():
+        return notified(stack) >= users and not busy_tasks(stack)
+
+    return wait_until(stack, done, "the plain tasks finished", timeout)
 
 
 def busy_tasks(stack):
