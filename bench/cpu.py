@@ -296,25 +296,21 @@ def run(config, users, clients, workdir, profile=None, trickle_seconds=10):
         }
 
 
-def notified(stack):
-    """Users the plain tasks have finished (the last of their three tasks counts them)."""
+def plain_done(stack):
+    """Users whose plain tasks have finished: the notification's task counts them, and
+    the setup task writes the profile (then the user's status, in the same task)."""
     return stack.query(
         "SELECT COUNT(*) FROM workflow_stateentry WHERE \"group\" = 'notification-counts'"
-    )[0][0]
+        " UNION ALL "
+        "SELECT COUNT(*) FROM workflow_stateentry WHERE \"group\" = 'user-profiles'"
+    )
 
 
 def settle_plain(stack, users, timeout=600):
     def done():
-        return notified(stack) >= users and not busy_tasks(stack)
+        return all(count >= users for (count,) in plain_done(stack))
 
     return wait_until(stack, done, "the plain tasks finished", timeout)
-
-
-def busy_tasks(stack):
-    """django-q2 jobs still in the ORM broker (the setup tasks count nobody)."""
-    if "REDIS_URL" in stack.env:
-        return 0
-    return stack.query("SELECT COUNT(*) FROM django_q_ormq")[0][0]
 
 
 def floor(config, users, clients, workdir):
