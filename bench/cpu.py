@@ -49,6 +49,7 @@ from bench.common import (  # noqa: E402
     machine,
     percentile,
 )
+from bench.cpu_parts import cpu_by_part, readings, split  # noqa: E402
 from bench.stack import Stack  # noqa: E402
 
 WARM_UP = 4
@@ -98,72 +99,6 @@ def wait_until(stack, done, what, timeout=600):
 
 def settle(stack, deliveries, timeout=600):
     return wait_until(stack, lambda: finished(stack) >= deliveries, "settled", timeout)
-
-
-def workers(stack):
-    """The pids of the processes that ran handlers (from the runs' ``worker``, host:pid/start)."""
-    rows = stack.query("SELECT DISTINCT worker FROM workflow_run WHERE delivery_id IS NOT NULL")
-    return {int(w.split(":")[1].split("/")[0]) for (w,) in rows if w}
-
-
-def role(proc, stack, worker_pids):
-    """A name for one of the stack's processes: the web server (runserver, with daphne
-    inside), or the cluster's main process, a worker, or another of its processes
-    (django-q2's sentinel, pusher and monitor)."""
-    if proc.pid not in {p.pid for p in stack.cluster_processes()}:
-        return "web server"
-    if proc.pid in {p.pid for p in stack.cluster_mains()}:
-        return "cluster main"
-    if proc.pid in worker_pids:
-        return f"worker {proc.pid}"
-    return f"cluster other {proc.pid}"
-
-
-def used(proc):
-    try:
-        times = proc.cpu_times()
-    except psutil.Error:
-        return None
-    return times.user + times.system
-
-
-def readings(stack):
-    """CPU seconds so far per process of the stack (by pid) and of its services."""
-    procs = {p.pid: p for p in stack.all_processes()}
-    url = stack.env["DATABASE_URL"]
-    database = url.rsplit("/", 1)[-1] if url.startswith("postgres") else None
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        backend = bool(database) and cmdline.startswith("postgres:") and f" {database} " in cmdline
-        redis = proc.info["name"] == "redis-server" and "REDIS_URL" in stack.env
-        if backend or redis:
-            procs[proc.pid] = proc
-    return {pid: (proc, used(proc)) for pid, proc in procs.items()}
-
-
-def part_of(proc, stack, worker_pids):
-    try:
-        cmdline = " ".join(proc.cmdline())
-        name = proc.name()
-    except psutil.Error:
-        return "gone"
-    if cmdline.startswith("postgres:"):
-        return "postgres"
-    if name == "redis-server":
-        return "redis"
-    return role(proc, stack, worker_pids)
-
-
-def cpu_by_part(stack, before, after):
-    parts = {}
-    worker_pids = workers(stack)
-    for pid, (proc, seconds) in after.items():
-        if seconds is None:
-            continue
-        start = before.get(pid, (None, 0.0))[1] or 0.0
-        part = part_of(proc, stack, worker_pids)
-        parts[part] = parts.get(part, 0.0) + seconds - start
-    return parts
 
 
 def queue_waits(stack, after_id):
@@ -224,12 +159,8 @@ def stop_profiles(spies):
 
 def settled(stack, timeout=120):
     """Wait until no delivery is pending or running."""
-    deadline = time.monotonic() + timeout
     live = "SELECT COUNT(*) FROM workflow_delivery WHERE status IN ('pending', 'running')"
-    while stack.query(live)[0][0]:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not settled after {timeout} s:\n{stack.log()[-3000:]}")
-        time.sleep(0.05)
+    wait_until(stack, lambda: not stack.query(live)[0][0], "settled", timeout)
 
 
 def trickle(stack, clients, seconds, prefix):
@@ -342,13 +273,6 @@ def floor(config, users, clients, workdir):
         }
 
 
-def split(parts):
-    """(web server, cluster, database and Redis) CPU seconds of ``parts``."""
-    services = sum(v for k, v in parts.items() if k in ("postgres", "redis"))
-    web = parts.get("web server", 0.0)
-    return web, sum(parts.values()) - web - services, services
-
-
 def report_floor(config, users, result, plain, hash_seconds):
     web, cluster, services = (v / users * 1000 for v in split(plain["parts"]))
     total = web + cluster + services
@@ -370,9 +294,7 @@ def report_floor(config, users, result, plain, hash_seconds):
 def report(config, users, clients, result, hash_seconds):
     parts = result["parts"]
     services = {k: v for k, v in parts.items() if k in ("postgres", "redis")}
-    project = {k: v for k, v in parts.items() if k not in services}
-    web = sum(v for k, v in project.items() if k == "web server")
-    cluster = sum(project.values()) - web
+    web, cluster, _ = split(parts)
     total = sum(parts.values())
     waits = result["waits"]
     print(
