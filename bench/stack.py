@@ -149,7 +149,9 @@ class Stack:
                 answered = True
                 if self.cluster_ready() or not self.expects_workers():
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # not listening yet, or listening but its first answer (URLconf,
+                # apps, the channel layer) is slower than a second on a busy machine
                 pass
             time.sleep(0.1)
         raise TimeoutError(
@@ -289,7 +291,7 @@ class WebServer:
             try:
                 self.session.get(self.base + "/users/-/status", timeout=1)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         raise TimeoutError(f"daphne did not answer in {timeout}s:\n{self.log()}")
 
